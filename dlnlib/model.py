@@ -1,0 +1,424 @@
+"""The deep linear network, its loss and gradient, invariants, initializations, data checks
+and the SVD reduction of [CLC] Section 2.1.
+
+Notation (MATH.md §1): weights ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``;
+data ``X`` of shape ``(d_x, m)``, targets ``Y`` of shape ``(d_y, m)``; partial products
+``W_{j:i} = W_j ... W_i`` (identity when ``j < i``); loss ``L = 1/2 ||Y - W_{N:1} X||_F^2``.
+
+References
+----------
+[CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric Approach of Gradient Descent Algorithms in
+Linear Neural Networks*, Math. Control Relat. Fields 13(3), 2023 (arXiv:1811.03568).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
+
+__all__ = [
+    "DataSummary",
+    "Reduction",
+    "balanced_weights",
+    "check_data",
+    "end_to_end",
+    "gradient",
+    "invariants",
+    "least_squares",
+    "loss",
+    "partial_product",
+    "random_weights",
+    "reduce_data",
+]
+
+
+# --------------------------------------------------------------------------- products
+
+
+def _chain(weights: Sequence[np.ndarray], j: int, i: int, d: int) -> np.ndarray:
+    """``W_{j:i}`` (1-based, inclusive) for trusted input; ``I_d`` when ``j < i``."""
+    if j < i:
+        return np.eye(d)
+    out = weights[i - 1]
+    for w in weights[i:j]:
+        out = w @ out
+    return out
+
+
+def partial_product(weights: Sequence, j: int, i: int) -> np.ndarray:
+    """Partial product ``W_{j:i} = W_j W_{j-1} ... W_i`` (1-based, MATH.md §1).
+
+    Parameters
+    ----------
+    weights : list of arrays ``[W_1, ..., W_N]``, ``W_k`` of shape ``(d_k, d_{k-1})``.
+    j, i : int
+        ``1 <= i <= N`` and ``0 <= j <= N``; when ``j < i`` the identity of size ``d_{i-1}``
+        is returned (empty product), as in the paper.
+
+    Returns
+    -------
+    ndarray of shape ``(d_j, d_{i-1})``.
+    """
+    ws = as_weights(weights)
+    n = len(ws)
+    if not (1 <= i <= n + 1 and 0 <= j <= n):
+        raise ValueError(f"partial_product: need 1 <= i <= N+1 and 0 <= j <= N with N={n}, got j={j}, i={i}")
+    d = dims_of(ws)
+    return _chain(ws, j, i, d[i - 1])
+
+
+def end_to_end(weights: Sequence) -> np.ndarray:
+    """End-to-end map ``W_{N:1} = W_N ... W_1`` of shape ``(d_N, d_0)`` (MATH.md §1)."""
+    ws = as_weights(weights)
+    return _chain(ws, len(ws), 1, ws[0].shape[1])
+
+
+# --------------------------------------------------------------------------- data checks
+
+
+def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray]:
+    X = as_finite_array(X, "X", ndim=2)
+    Y = as_finite_array(Y, "Y", ndim=2)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"X and Y must have the same number of samples (columns): X is {X.shape}, Y is {Y.shape} "
+            "(X is (d_x, m), Y is (d_y, m))"
+        )
+    return X, Y
+
+
+def _check_weights_data(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> None:
+    if ws[0].shape[1] != X.shape[0]:
+        raise ValueError(
+            f"W_1 has shape {ws[0].shape}, so it expects X with {ws[0].shape[1]} rows (d_x), got X of shape {X.shape}"
+        )
+    if ws[-1].shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"W_N has shape {ws[-1].shape}, so it produces {ws[-1].shape[0]} outputs (d_y), got Y of shape {Y.shape}"
+        )
+
+
+def loss(weights: Sequence, X, Y) -> float:
+    """Square loss ``L(W) = 1/2 ||Y - W_N ... W_1 X||_F^2`` ([CLC] eq. (1); MATH.md §1).
+
+    Examples
+    --------
+    >>> import numpy as np, dlnlib
+    >>> X, Y = np.eye(2), np.eye(2)
+    >>> dlnlib.loss([np.eye(2), 2 * np.eye(2)], X, Y)
+    1.0
+    """
+    ws = as_weights(weights)
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    r = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
+    return 0.5 * float(np.sum(r * r))
+
+
+def _gradient_from_e(ws: Sequence[np.ndarray], e: np.ndarray) -> list[np.ndarray]:
+    """``grad_i = W_{N:i+1}^T e W_{i-1:1}^T`` for ``e = (W_{N:1} X - Y) X^T`` (trusted input).
+
+    Prefix and suffix products are each computed once, so the cost is O(N) matrix products.
+    """
+    n = len(ws)
+    prefix = [np.eye(ws[0].shape[1])]  # prefix[i] = W_{i:1}
+    for w in ws:
+        prefix.append(w @ prefix[-1])
+    grads: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+    left = e  # W_{N:i+1}^T e, starting at i = N
+    for i in range(n - 1, -1, -1):
+        grads[i] = left @ prefix[i].T
+        left = ws[i].T @ left
+    return grads
+
+
+def gradient(weights: Sequence, X, Y) -> list[np.ndarray]:
+    """Gradient of the loss, ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T``.
+
+    [CLC] eq. (5)-(6); MATH.md §2. Returns a list shaped like ``weights``.
+    """
+    ws = as_weights(weights)
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    e = (_chain(ws, len(ws), 1, X.shape[0]) @ X - Y) @ X.T
+    return _gradient_from_e(ws, e)
+
+
+def invariants(weights: Sequence) -> list[np.ndarray]:
+    """The conserved quantities ``C_i = W_{i+1}^T W_{i+1} - W_i W_i^T``, ``i = 1..N-1``.
+
+    Lemma 2.3 of [CLC] (eq. (7)); MATH.md §4. Each ``C_i`` has shape ``(d_i, d_i)`` and is
+    constant along the gradient flow; their traces give (8).
+    """
+    ws = as_weights(weights)
+    return [ws[i + 1].T @ ws[i + 1] - ws[i] @ ws[i].T for i in range(len(ws) - 1)]
+
+
+# --------------------------------------------------------------------------- initializations
+
+
+def _check_dims(dims) -> tuple[int, ...]:
+    try:
+        d = tuple(int(x) for x in dims)
+    except TypeError as exc:
+        raise TypeError(f"dims must be a sequence of positive integers (d_0, ..., d_N), got {dims!r}") from exc
+    if len(d) < 2:
+        raise ValueError(f"dims must have at least two entries (d_0, d_1), got {dims!r}")
+    if any(x < 1 for x in d) or any(float(x) != float(y) for x, y in zip(d, dims)):
+        raise ValueError(f"dims must be positive integers, got {dims!r}")
+    return d
+
+
+def random_weights(dims, rng, *, scale: float = 1.0) -> list[np.ndarray]:
+    """Gaussian weights ``(W_i)_{kl} ~ N(0, scale^2 / d_{i-1})`` for ``dims = (d_0, ..., d_N)``.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    rng : numpy.random.Generator or int
+        Source of randomness (required).
+    scale : float, keyword-only
+        Overall scale; ``scale=1`` is the LeCun/Glorot-type normalization.
+    """
+    d = _check_dims(dims)
+    g = as_rng(rng)
+    s = check_positive(scale, "scale")
+    return [g.standard_normal((d[i], d[i - 1])) * (s / np.sqrt(d[i - 1])) for i in range(1, len(d))]
+
+
+def _haar_orthogonal(g: np.random.Generator, n: int) -> np.ndarray:
+    q, r = np.linalg.qr(g.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def balanced_weights(dims, rng, *, scale: float = 1.0) -> list[np.ndarray]:
+    """Random *balanced* weights: every invariant ``C_i`` of Lemma 2.3 vanishes (MATH.md §4).
+
+    Construction: draw a Gaussian end-to-end target ``A`` of shape ``(d_N, d_0)`` with
+    entries ``N(0, scale^2/d_0)``, keep its top ``r = min(dims)`` singular triplets
+    ``A_r = U S V^T``, and set ``W_1 = Q_1 J S^{1/N} V^T``, ``W_i = Q_i J S^{1/N} J^T Q_{i-1}^T``,
+    ``W_N = U S^{1/N} J^T Q_{N-1}^T`` with ``J = [I_r; 0]`` and Haar orthogonal ``Q_i``.
+    Then ``W_{i+1}^T W_{i+1} = W_i W_i^T = Q_i J S^{2/N} J^T Q_i^T`` and ``W_{N:1} = A_r``.
+    """
+    d = _check_dims(dims)
+    g = as_rng(rng)
+    s = check_positive(scale, "scale")
+    n = len(d) - 1
+    r = min(d)
+    a = g.standard_normal((d[-1], d[0])) * (s / np.sqrt(d[0]))
+    u, sv, vt = np.linalg.svd(a, full_matrices=False)
+    root = np.diag(sv[:r] ** (1.0 / n))
+    if n == 1:
+        return [a]
+    qs = [_haar_orthogonal(g, d[i])[:, :r] for i in range(1, n)]  # Q_i J, orthonormal columns
+    ws = [qs[0] @ root @ vt[:r]]
+    ws += [qs[i] @ root @ qs[i - 1].T for i in range(1, n - 1)]
+    ws.append(u[:, :r] @ root @ qs[-1].T)
+    return ws
+
+
+# --------------------------------------------------------------------------- data: assumptions
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What :func:`check_data` verified (Assumptions 1-3 of [CLC]; MATH.md §1).
+
+    Attributes
+    ----------
+    dims : widths ``(d_0, ..., d_N)``.
+    m : number of samples.
+    singular_values : ``s_1 > ... > s_{d_y} > 0``, singular values of the reduced target.
+    min_relative_gap : ``min_i (s_i - s_{i+1}) / s_1`` (Assumption 3 needs it > 0).
+    r_max : thinnest width ``min(dims)``.
+    filling : whether ``r_max >= d_y`` (width part of Assumption 1).
+    """
+
+    dims: tuple[int, ...]
+    m: int
+    singular_values: np.ndarray = field(repr=False)
+    min_relative_gap: float
+    r_max: int
+    filling: bool
+
+
+def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-10) -> DataSummary:
+    """Validate data and widths against Assumptions 1-3 of [CLC] (MATH.md §1).
+
+    Parameters
+    ----------
+    X : array of shape ``(d_x, m)``; Y : array of shape ``(d_y, m)``.
+    dims : widths ``(d_0, ..., d_N)`` with ``d_0 = d_x`` and ``d_N = d_y``.
+    allow_non_filling : bool, keyword-only
+        Accept hidden widths below ``d_y`` (the non-filling setting of [AMG]/[TKB]), which
+        the width part of Assumption 1 excludes.
+    rtol : float, keyword-only
+        Relative tolerance for numerical rank (Assumption 2) and for distinctness of singular
+        values (Assumption 3), relative to the largest singular value.
+
+    Returns
+    -------
+    DataSummary
+
+    Raises
+    ------
+    ValueError
+        Naming the violated assumption and the offending numbers: shapes inconsistent with
+        ``dims``, NaN/inf entries, ``m < d_x`` or ``d_x < d_y`` or a hidden width ``< d_y``
+        (Assumption 1), rank-deficient ``X`` or ``Y`` (Assumption 2), repeated singular
+        values of the reduced target (Assumption 3).
+    """
+    X, Y = _check_xy(X, Y)
+    d = _check_dims(dims)
+    dx, m = X.shape
+    dy = Y.shape[0]
+    if d[0] != dx:
+        raise ValueError(f"dims[0] = d_x must equal the number of rows of X: dims[0]={d[0]}, X has shape {X.shape}")
+    if d[-1] != dy:
+        raise ValueError(f"dims[-1] = d_y must equal the number of rows of Y: dims[-1]={d[-1]}, Y has shape {Y.shape}")
+    if not (m >= dx >= dy):
+        raise ValueError(
+            f"Assumption 1 of [CLC] requires m >= d_x >= d_y, got m={m}, d_x={dx}, d_y={dy}"
+        )
+    hidden = d[1:-1]
+    r_max = min(d)
+    if hidden and min(hidden) < dy and not allow_non_filling:
+        raise ValueError(
+            f"Assumption 1 of [CLC] requires every hidden width >= d_y = {dy}, got hidden widths {hidden} "
+            "(pass allow_non_filling=True for the non-filling setting of Achour et al. / Trager et al.)"
+        )
+    sx = np.linalg.svd(X, compute_uv=False)
+    if sx[-1] <= rtol * sx[0]:
+        raise ValueError(
+            f"Assumption 2 of [CLC]: X must have full row rank d_x={dx}; its smallest singular value is "
+            f"{sx[-1]:.3e} vs largest {sx[0]:.3e} (relative {sx[-1] / sx[0]:.1e} <= rtol={rtol:g})"
+        )
+    sy = np.linalg.svd(Y, compute_uv=False)
+    if sy[0] == 0 or sy[-1] <= rtol * sy[0]:
+        raise ValueError(
+            f"Assumption 2 of [CLC]: Y must have full row rank d_y={dy}; its singular values are "
+            f"{np.array2string(sy, precision=3)}"
+        )
+    red = _reduce(X, Y)
+    s = red.singular_values
+    if s[-1] <= rtol * s[0]:
+        raise ValueError(
+            "Assumption 2/3 of [CLC]: the reduced target Y V_1 (projection of Y on the row space of X) must have "
+            f"d_y={dy} positive singular values, got {np.array2string(s, precision=3)}"
+        )
+    gaps = -np.diff(s) / s[0] if dy > 1 else np.array([np.inf])
+    min_gap = float(np.min(gaps))
+    if min_gap <= rtol:
+        k = int(np.argmin(gaps))
+        raise ValueError(
+            "Assumption 3 of [CLC]: the reduced target must have distinct singular values, but "
+            f"s_{k + 1} = {s[k]:.12g} and s_{k + 2} = {s[k + 1]:.12g} coincide (relative gap {min_gap:.1e} <= rtol={rtol:g})"
+        )
+    return DataSummary(dims=d, m=m, singular_values=s, min_relative_gap=min_gap, r_max=r_max, filling=r_max >= dy)
+
+
+# --------------------------------------------------------------------------- reduction
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """The canonical reduced problem of [CLC] §2.1, eqs. (2)-(3) (MATH.md §3).
+
+    With ``X = U_X Σ_X V_1^T`` (thin SVD) and ``Y V_1 = U_Y [diag(s) 0] V_Y^T``, the change of
+    variables ``W̄_1 = W_1 U_X Σ_X V_Y`` (first layer), ``W̄_N = U_Y^T W_N`` (last layer), others
+    unchanged, gives ``L(W) = 1/2 ||Σ̄ - W̄_{N:1}||_F^2 + c`` with ``Σ̄ = [diag(s) 0]``.
+
+    The substitution is linear but not orthogonal unless ``X X^T ∝ I``: critical points,
+    critical values and Hessian inertia transfer exactly; gradient-flow trajectories transfer
+    only for whitened data.
+
+    Attributes
+    ----------
+    singular_values : ``s`` of shape ``(d_y,)``, decreasing.
+    constant : ``c = 1/2 (||Y||_F^2 - sum s_i^2)``, the part of the loss no network removes
+        (``c_0`` of Remark 5).
+    U_X, sigma_X : left singular vectors ``(d_x, d_x)`` and singular values ``(d_x,)`` of X.
+    U_Y : ``(d_y, d_y)``; V_Y : ``(d_x, d_x)`` orthogonal changes of basis.
+    """
+
+    singular_values: np.ndarray
+    constant: float
+    U_X: np.ndarray = field(repr=False)
+    sigma_X: np.ndarray = field(repr=False)
+    U_Y: np.ndarray = field(repr=False)
+    V_Y: np.ndarray = field(repr=False)
+
+    @property
+    def sigma_bar(self) -> np.ndarray:
+        """The reduced target ``Σ̄ = [diag(s) 0]`` of shape ``(d_y, d_x)``."""
+        dy, dx = self.U_Y.shape[0], self.U_X.shape[0]
+        out = np.zeros((dy, dx))
+        out[np.arange(dy), np.arange(dy)] = self.singular_values
+        return out
+
+    def _first(self) -> np.ndarray:
+        return self.U_X * self.sigma_X @ self.V_Y  # U_X Σ_X V_Y
+
+    def to_reduced(self, weights: Sequence) -> list[np.ndarray]:
+        """Map weights of the original problem to the reduced problem."""
+        ws = [w.copy() for w in as_weights(weights)]
+        ws[0] = ws[0] @ self._first()
+        ws[-1] = self.U_Y.T @ ws[-1]
+        return ws
+
+    def from_reduced(self, weights: Sequence) -> list[np.ndarray]:
+        """Inverse of :meth:`to_reduced`."""
+        ws = [w.copy() for w in as_weights(weights)]
+        ws[-1] = self.U_Y @ ws[-1]
+        ws[0] = ws[0] @ (self.V_Y.T / self.sigma_X[None, :]) @ self.U_X.T
+        return ws
+
+    def reduced_loss(self, weights_reduced: Sequence) -> float:
+        """Effective loss ``1/2 ||Σ̄ - W̄_{N:1}||_F^2`` (without the constant)."""
+        r = self.sigma_bar - end_to_end(weights_reduced)
+        return 0.5 * float(np.sum(r * r))
+
+
+def _reduce(X: np.ndarray, Y: np.ndarray) -> Reduction:
+    u_x, s_x, v1t = np.linalg.svd(X, full_matrices=False)
+    yt = Y @ v1t.T  # (d_y, d_x)
+    u_y, s, v_yt = np.linalg.svd(yt, full_matrices=True)
+    const = 0.5 * max(float(np.sum(Y * Y)) - float(np.sum(s * s)), 0.0)
+    return Reduction(singular_values=s, constant=const, U_X=u_x, sigma_X=s_x, U_Y=u_y, V_Y=v_yt.T)
+
+
+def reduce_data(X, Y) -> Reduction:
+    """Canonical reduced problem of [CLC] §2.1 (eqs. (2)-(3); MATH.md §3).
+
+    Requires ``X`` of full row rank (Assumption 2) and ``d_x >= d_y`` (Assumption 1).
+    See :class:`Reduction` for the change of variables.
+    """
+    X, Y = _check_xy(X, Y)
+    if not (X.shape[1] >= X.shape[0] >= Y.shape[0]):
+        raise ValueError(
+            f"Assumption 1 of [CLC] requires m >= d_x >= d_y, got m={X.shape[1]}, d_x={X.shape[0]}, d_y={Y.shape[0]}"
+        )
+    sx = np.linalg.svd(X, compute_uv=False)
+    if sx[-1] <= 1e-12 * sx[0]:
+        raise ValueError(f"Assumption 2 of [CLC]: X must have full row rank, smallest singular value {sx[-1]:.3e}")
+    return _reduce(X, Y)
+
+
+def least_squares(X, Y) -> np.ndarray:
+    """Least-squares map ``W_LS = Σ_YX Σ_XX^{-1}`` (Remark 5 of [CLC]; MATH.md §2).
+
+    ``L(W) = c_0 + 1/2 ||(W_{N:1} - W_LS) X||_F^2`` with ``c_0 = 1/2 ||Y - W_LS X||_F^2``.
+    """
+    X, Y = _check_xy(X, Y)
+    sx = np.linalg.svd(X, compute_uv=False)
+    if X.shape[0] > X.shape[1] or sx[-1] <= 1e-12 * sx[0]:
+        raise ValueError(
+            f"least_squares needs X of full row rank (Assumption 2 of [CLC]); X has shape {X.shape} and "
+            f"smallest singular value {sx[-1]:.3e}"
+        )
+    return np.linalg.lstsq(X.T, Y.T, rcond=None)[0].T
