@@ -1,0 +1,768 @@
+"""Gradient flow (the GDD of [CLC] Definition 2.1) and gradient descent, single and batched.
+
+MATH.md §2 (dynamics), §4 (invariants), §5 (boundedness and convergence).
+
+The batched integrators work on ``K`` trajectories at once: weights carry a leading batch axis,
+``W_i`` of shape ``(K, d_i, d_{i-1})``, and every step is a handful of batched ``matmul`` calls.
+:func:`gradient_flow_batch` is an embedded Dormand–Prince 5(4) scheme (the tableau of
+``scipy.integrate.RK45``) with a *separate* adaptive step size and stopping rule per trajectory,
+so a stiff or slow trajectory does not slow down the others and a converged one stops.
+
+References
+----------
+[CLC] Chitour, Liao, Couillet, arXiv:1811.03568.
+J. R. Dormand, P. J. Prince, "A family of embedded Runge-Kutta formulae", J. Comput. Appl. Math. 6, 1980.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from ._validation import as_finite_array, as_weight_batch, as_weights, check_positive, dims_of
+from .model import _check_weights_data, _check_xy
+
+__all__ = [
+    "BatchDescentResult",
+    "BatchTrajectory",
+    "DescentResult",
+    "Trajectory",
+    "gradient_descent",
+    "gradient_descent_batch",
+    "gradient_flow",
+    "gradient_flow_batch",
+]
+
+# status codes (as in scipy's OdeResult: >= 0 is success)
+CONVERGED = 1  #: the gradient norm fell under ``grad_tol``
+REACHED_T_MAX = 0  #: the horizon ``t_max`` (or ``n_steps``) was reached
+FAILED = -1  #: the integrator failed (step size underflow, non-finite state)
+DIVERGED = -2  #: gradient descent diverged (loss blew up or became non-finite)
+
+_STATUS_TEXT = {
+    CONVERGED: "gradient norm below grad_tol",
+    REACHED_T_MAX: "horizon reached",
+    FAILED: "integration failed",
+    DIVERGED: "diverged",
+}
+
+
+# --------------------------------------------------------------------------- data moments
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """``Σ_XX``, ``W_LS`` and ``c_0`` (Remark 5): all the dynamics needs from the data.
+
+    ``L = c_0 + 1/2 tr((P - W_LS) Σ_XX (P - W_LS)^T)`` and ``(P X - Y) X^T = (P - W_LS) Σ_XX``;
+    this form is free of the cancellation of ``1/2 ||Y - P X||^2`` near the minimum. Arrays may
+    carry a leading batch axis (per-trajectory data).
+    """
+
+    sxx: np.ndarray
+    wls: np.ndarray
+    c0: np.ndarray
+
+
+def _moments(X: np.ndarray, Y: np.ndarray) -> _Moments:
+    sxx = X @ np.swapaxes(X, -1, -2)
+    syx = Y @ np.swapaxes(X, -1, -2)
+    try:
+        wls = np.swapaxes(np.linalg.solve(sxx, np.swapaxes(syx, -1, -2)), -1, -2)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError("Assumption 2 of [CLC]: X X^T is singular (X must have full row rank)") from exc
+    cond = np.linalg.cond(sxx)
+    if np.any(cond > 1e14):
+        raise ValueError(
+            f"Assumption 2 of [CLC]: X must have full row rank; cond(X X^T) = {np.max(cond):.2e}"
+        )
+    r = Y - wls @ X
+    c0 = 0.5 * np.sum(r * r, axis=(-2, -1))
+    return _Moments(sxx=sxx, wls=wls, c0=np.asarray(c0))
+
+
+def _batch_data(X, Y, k: int, dims: tuple[int, ...]) -> _Moments:
+    X = as_finite_array(X, "X", ndim=(2, 3))
+    Y = as_finite_array(Y, "Y", ndim=(2, 3))
+    if X.shape[-1] != Y.shape[-1]:
+        raise ValueError(f"X and Y must have the same number of samples: X is {X.shape}, Y is {Y.shape}")
+    for name, a in (("X", X), ("Y", Y)):
+        if a.ndim == 3 and a.shape[0] != k:
+            raise ValueError(f"batched {name} must have leading axis K={k} (the weights' batch), got {a.shape}")
+    if X.shape[-2] != dims[0]:
+        raise ValueError(f"W_1 expects X with {dims[0]} rows (d_x), got X of shape {X.shape}")
+    if Y.shape[-2] != dims[-1]:
+        raise ValueError(f"W_N produces {dims[-1]} outputs (d_y), got Y of shape {Y.shape}")
+    return _moments(X, Y)
+
+
+# --------------------------------------------------------------------------- batched kernels
+
+
+def _split(y: np.ndarray, dims: tuple[int, ...]) -> list[np.ndarray]:
+    """Views ``W_i`` of shape ``(K, d_i, d_{i-1})`` into a flat batch ``y`` of shape ``(K, P)``."""
+    out, start = [], 0
+    for i in range(1, len(dims)):
+        size = dims[i] * dims[i - 1]
+        out.append(y[:, start : start + size].reshape(-1, dims[i], dims[i - 1]))
+        start += size
+    return out
+
+
+def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
+    k = ws[0].shape[0]
+    return np.concatenate([w.reshape(k, -1) for w in ws], axis=1)
+
+
+def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tuple[np.ndarray, np.ndarray]:
+    """Flat gradients ``(K, P)`` and losses ``(K,)`` of K weight tuples (MATH.md §2)."""
+    ws = _split(y, dims)
+    prefix = [None]  # prefix[i] = W_{i:1}; prefix[0] = identity (not materialized)
+    for i, w in enumerate(ws):
+        prefix.append(w if i == 0 else w @ prefix[-1])
+    diff = prefix[-1] - mom.wls  # (K, d_y, d_x)
+    e = diff @ mom.sxx
+    lossv = mom.c0 + 0.5 * np.einsum("kij,kij->k", diff, e)
+    grads = [None] * len(ws)
+    left = e
+    for i in range(len(ws) - 1, -1, -1):
+        grads[i] = left if i == 0 else left @ np.swapaxes(prefix[i], -1, -2)
+        if i > 0:
+            left = np.swapaxes(ws[i], -1, -2) @ left
+    return _flatten(grads), lossv
+
+
+def _invariants_batch(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [np.swapaxes(ws[i + 1], -1, -2) @ ws[i + 1] - ws[i] @ np.swapaxes(ws[i], -1, -2) for i in range(len(ws) - 1)]
+
+
+def _invariant_drift_batch(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
+    """``max_i ||C_i(W) - C_i(W0)||_F / (1 + max_j ||W0_j||_F^2)`` per trajectory (Lemma 2.3)."""
+    k = ws0[0].shape[0]
+    if len(ws0) < 2:
+        return np.zeros(k)
+    scale = 1.0 + max(np.sum(w * w, axis=(1, 2)).max() for w in ws0)
+    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_batch(ws), _invariants_batch(ws0))]
+    return np.max(d, axis=0) / scale
+
+
+# Dormand–Prince 5(4) tableau (as in scipy.integrate.RK45)
+_C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1])
+_A = [
+    [],
+    [1 / 5],
+    [3 / 40, 9 / 40],
+    [44 / 45, -56 / 15, 32 / 9],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+]
+_B = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84])
+_E = np.array([-71 / 57600, 0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40])
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A gradient-flow trajectory (result of :func:`gradient_flow`).
+
+    Attributes
+    ----------
+    t : times ``(n_t,)`` at which the trajectory was recorded.
+    loss : loss values ``(n_t,)``.
+    grad_norm : Frobenius norm of the full gradient ``(n_t,)``.
+    final_weights : weights at ``t[-1]``.
+    invariant_drift : ``max_i ||C_i(t) - C_i(0)||_F`` at each recorded time ``(n_t,)`` (Lemma 2.3).
+    status : 1 converged (gradient under ``grad_tol``), 0 reached ``t_max``, -1 integrator failure.
+    message : human-readable status.
+    nfev : number of gradient evaluations.
+    weights : weights at every recorded time, if ``store_weights=True`` (else ``None``).
+    """
+
+    t: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    final_weights: list[np.ndarray] = field(repr=False)
+    invariant_drift: np.ndarray = field(repr=False)
+    status: int
+    message: str
+    nfev: int = 0
+    weights: list[list[np.ndarray]] | None = field(default=None, repr=False)
+
+    @property
+    def success(self) -> bool:
+        return self.status >= 0
+
+    @property
+    def converged(self) -> bool:
+        return self.status == CONVERGED
+
+
+@dataclass(frozen=True)
+class BatchTrajectory:
+    """K gradient-flow trajectories integrated together (:func:`gradient_flow_batch`).
+
+    Attributes
+    ----------
+    t : recording grid ``(n_t,)``, shared by all trajectories.
+    loss, grad_norm : ``(K, n_t)``; after a trajectory stops, its last values are repeated.
+    final_weights : list of ``(K, d_i, d_{i-1})`` arrays.
+    t_final : time at which each trajectory stopped ``(K,)``.
+    status : per-trajectory status codes ``(K,)`` (as in :class:`Trajectory`).
+    invariant_drift : relative invariant drift at the end, per trajectory ``(K,)``.
+    n_steps, n_rejected : accepted / rejected steps per trajectory ``(K,)``.
+    """
+
+    t: np.ndarray
+    loss: np.ndarray = field(repr=False)
+    grad_norm: np.ndarray = field(repr=False)
+    final_weights: list[np.ndarray] = field(repr=False)
+    t_final: np.ndarray = field(repr=False)
+    status: np.ndarray = field(repr=False)
+    invariant_drift: np.ndarray = field(repr=False)
+    n_steps: np.ndarray = field(repr=False)
+    n_rejected: np.ndarray = field(repr=False)
+    message: str = ""
+
+    @property
+    def n_trajectories(self) -> int:
+        return int(self.status.shape[0])
+
+    @property
+    def success(self) -> np.ndarray:
+        return self.status >= 0
+
+    def trajectory_weights(self, k: int) -> list[np.ndarray]:
+        """Final weights of trajectory ``k`` as an ordinary weights list."""
+        return [w[k] for w in self.final_weights]
+
+
+@dataclass(frozen=True)
+class DescentResult:
+    """Result of :func:`gradient_descent` (or one row of :func:`gradient_descent_batch`).
+
+    Attributes
+    ----------
+    steps : iteration indices at which values were recorded ``(n_rec,)`` (0 = initial point).
+    loss : loss at those iterations.
+    grad_norm : gradient norm at those iterations.
+    invariant_drift : ``max_i ||C_i(W^k) - C_i(W^0)||_F`` at those iterations (MATH.md §4: O(η²) per step).
+    final_weights : last finite iterate (never NaN).
+    status : 1 converged, 0 ``n_steps`` reached, -2 diverged.
+    n_steps_done : number of completed steps.
+    message : human-readable status.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray = field(repr=False)
+    invariant_drift: np.ndarray = field(repr=False)
+    final_weights: list[np.ndarray] = field(repr=False)
+    status: int
+    n_steps_done: int
+    message: str
+
+    @property
+    def success(self) -> bool:
+        return self.status >= 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == DIVERGED
+
+
+# --------------------------------------------------------------------------- single trajectory
+
+
+def _grad_tol_default(grad_tol):
+    return check_positive(grad_tol, "grad_tol") if grad_tol is not None else 0.0
+
+
+def gradient_flow(
+    weights0: Sequence,
+    X,
+    Y,
+    t_max: float,
+    *,
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+    grad_tol: float | None = 1e-9,
+    method: str = "DOP853",
+    t_eval=None,
+    store_weights: bool = False,
+) -> Trajectory:
+    """Integrate the gradient dynamics ``dW_i/dt = -∇_{W_i} L`` (GDD, [CLC] Definition 2.1).
+
+    Uses :func:`scipy.integrate.solve_ivp` on the flattened weights; stops at ``t_max`` or when
+    the gradient norm falls under ``grad_tol`` (a terminal event).
+
+    Parameters
+    ----------
+    weights0 : initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ``(d_x, m)``; Y : ``(d_y, m)``.
+    t_max : positive horizon.
+    rtol, atol, method : passed to ``solve_ivp``.
+    grad_tol : stop when ``||∇L||_F < grad_tol`` (``None``: never).
+    t_eval : recording times in ``[0, t_max]`` (default: 201 equally spaced times); the
+        stopping time is appended when the event fires.
+    store_weights : keep the weights at every recorded time.
+
+    Returns
+    -------
+    Trajectory
+
+    Notes
+    -----
+    By Proposition 1 of [CLC] every trajectory is bounded and converges to a critical point;
+    by Lemma 2.3 the invariants ``C_i`` are constant, so ``invariant_drift`` measures the
+    integration error (MATH.md §4-§5).
+    """
+    ws0 = as_weights(weights0, "weights0")
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws0, X, Y)
+    t_max = check_positive(t_max, "t_max")
+    gtol = _grad_tol_default(grad_tol)
+    dims = dims_of(ws0)
+    mom = _moments(X, Y)
+    mom1 = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
+    y0 = _flatten([w[None] for w in ws0])[0]
+    if t_eval is None:
+        t_eval = np.linspace(0.0, t_max, 201)
+    t_eval = as_finite_array(t_eval, "t_eval", ndim=1)
+    if t_eval.size == 0 or t_eval[0] < 0 or t_eval[-1] > t_max or np.any(np.diff(t_eval) <= 0):
+        raise ValueError(f"t_eval must be increasing within [0, t_max={t_max}]")
+
+    def rhs(_t, y):
+        g, _ = _grad_loss_batch(y[None], dims, mom1)
+        return -g[0]
+
+    g0, _ = _grad_loss_batch(y0[None], dims, mom1)
+    events = None
+    if gtol > 0:
+        if np.linalg.norm(g0) < gtol:
+            return _make_trajectory(np.array([0.0]), y0[:, None], ws0, dims, mom1, CONVERGED, "initial point already critical", 0, store_weights)
+
+        def event(_t, y):
+            g, _ = _grad_loss_batch(y[None], dims, mom1)
+            return np.linalg.norm(g) - gtol
+
+        event.terminal = True
+        event.direction = -1
+        events = event
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            sol = solve_ivp(rhs, (0.0, t_max), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol, events=events)
+        except FloatingPointError as exc:
+            raise RuntimeError(f"gradient_flow: overflow during integration ({exc}); reduce the initialization scale") from exc
+    ts, ys = sol.t, sol.y
+    if sol.status == 1 and sol.t_events[0].size:
+        ts = np.append(ts, sol.t_events[0][0])
+        ys = np.concatenate([ys, sol.y_events[0][0][:, None]], axis=1)
+        status, msg = CONVERGED, f"gradient norm below grad_tol={gtol:g} at t={ts[-1]:.6g}"
+    elif sol.status == 0:
+        status, msg = REACHED_T_MAX, f"reached t_max={t_max:g}"
+    else:
+        status, msg = FAILED, f"solve_ivp failed: {sol.message}"
+    if ts.size == 0:
+        ts, ys = np.array([0.0]), y0[:, None]
+    return _make_trajectory(ts, ys, ws0, dims, mom1, status, msg, sol.nfev, store_weights)
+
+
+def _make_trajectory(ts, ys, ws0, dims, mom1, status, msg, nfev, store_weights) -> Trajectory:
+    yb = np.ascontiguousarray(ys.T)  # (n_t, P)
+    g, lossv = _grad_loss_batch(yb, dims, _Moments(mom1.sxx, mom1.wls, mom1.c0))
+    wsb = _split(yb, dims)
+    ws0b = [np.broadcast_to(w[None], (yb.shape[0],) + w.shape) for w in ws0]
+    drift = np.zeros(yb.shape[0])
+    if len(ws0) > 1:
+        d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_batch(wsb), _invariants_batch(ws0b))]
+        drift = np.max(d, axis=0)
+    final = [w[-1].copy() for w in wsb]
+    weights = [[w[j].copy() for w in wsb] for j in range(yb.shape[0])] if store_weights else None
+    return Trajectory(
+        t=np.asarray(ts),
+        loss=lossv,
+        grad_norm=np.linalg.norm(g, axis=1),
+        final_weights=final,
+        invariant_drift=drift,
+        status=status,
+        message=msg,
+        nfev=int(nfev),
+        weights=weights,
+    )
+
+
+# --------------------------------------------------------------------------- batched flow
+
+
+def gradient_flow_batch(
+    weights0: Sequence,
+    X,
+    Y,
+    t_max: float,
+    *,
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+    grad_tol: float | None = 1e-9,
+    t_eval=None,
+    max_steps: int = 1_000_000,
+    first_step: float | None = None,
+) -> BatchTrajectory:
+    """Integrate K gradient flows at once (vectorized Dormand–Prince 5(4), per-trajectory steps).
+
+    Parameters
+    ----------
+    weights0 : list of arrays ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    X, Y : shared data ``(d_x, m)``, ``(d_y, m)``, or per-trajectory data ``(K, d_x, m)``, ``(K, d_y, m)``.
+    t_max : horizon.
+    rtol, atol : error tolerances of each trajectory's step-size controller (same meaning as in
+        ``solve_ivp``: the RMS of the local error over ``atol + rtol |y|`` is kept below 1).
+    grad_tol : a trajectory stops when its gradient norm falls below ``grad_tol``.
+    t_eval : shared recording grid (default 201 equally spaced times in ``[0, t_max]``); steps
+        are shortened so as to land exactly on each recording time.
+    max_steps : cap on the number of (vectorized) steps.
+
+    Returns
+    -------
+    BatchTrajectory
+
+    Notes
+    -----
+    Equivalent, trajectory by trajectory, to ``solve_ivp(method="RK45")`` at the same
+    tolerances, but each step advances all active trajectories with batched ``matmul``.
+    ``benchmarks/bench_flow.py`` measures the speed-up over a loop of :func:`gradient_flow`.
+    """
+    ws0 = as_weight_batch(weights0, "weights0")
+    dims = dims_of(ws0)
+    k = ws0[0].shape[0]
+    mom = _batch_data(X, Y, k, dims)
+    if mom.sxx.ndim == 2:
+        mom = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
+    t_max = check_positive(t_max, "t_max")
+    rtol = check_positive(rtol, "rtol")
+    atol = check_positive(atol, "atol")
+    gtol = _grad_tol_default(grad_tol)
+    max_steps = check_positive(max_steps, "max_steps", integer=True)
+    if t_eval is None:
+        t_eval = np.linspace(0.0, t_max, 201)
+    t_eval = as_finite_array(t_eval, "t_eval", ndim=1)
+    if t_eval.size == 0 or t_eval[0] < 0 or t_eval[-1] > t_max or np.any(np.diff(t_eval) <= 0):
+        raise ValueError(f"t_eval must be increasing within [0, t_max={t_max}]")
+    shared = mom.sxx.shape[0] == 1
+
+    def sub(idx):
+        return mom if shared else _Moments(mom.sxx[idx], mom.wls[idx], mom.c0[idx])
+
+    y = _flatten(ws0).copy()
+    n_par = y.shape[1]
+    f, lossv = _grad_loss_batch(y, dims, mom)
+    f = -f
+    gnorm = np.linalg.norm(f, axis=1)
+    t = np.zeros(k)
+    status = np.full(k, REACHED_T_MAX)
+    active = np.ones(k, dtype=bool)
+    if gtol > 0:
+        status[gnorm < gtol] = CONVERGED
+        active &= gnorm >= gtol
+    n_t = t_eval.size
+    loss_rec = np.empty((k, n_t))
+    grad_rec = np.empty((k, n_t))
+    next_rec = np.zeros(k, dtype=np.int64)  # index of the next recording time per trajectory
+    at0 = t_eval[0] == 0.0
+    if at0:
+        loss_rec[:, 0], grad_rec[:, 0] = lossv, gnorm
+        next_rec[:] = 1
+    # initial step (Hairer's heuristic, simplified): h = 0.01 * ||y|| / ||f||
+    scale = atol + rtol * np.abs(y)
+    d0 = np.sqrt(np.mean((y / scale) ** 2, axis=1))
+    d1 = np.sqrt(np.mean((f / scale) ** 2, axis=1))
+    h = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
+    if first_step is not None:
+        h[:] = check_positive(first_step, "first_step")
+    h = np.minimum(h, t_max)
+    n_steps = np.zeros(k, dtype=np.int64)
+    n_rej = np.zeros(k, dtype=np.int64)
+    ks = np.empty((7, k, n_par))
+    for _ in range(max_steps):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        yi, fi, ti = y[idx], f[idx], t[idx]
+        target = np.where(next_rec[idx] < n_t, t_eval[np.minimum(next_rec[idx], n_t - 1)], t_max)
+        hi = np.minimum(h[idx], target - ti)
+        kk = ks[:, : idx.size]
+        kk[0] = fi
+        mi = sub(idx)
+        for s in range(1, 6):
+            ys = yi + hi[:, None] * np.tensordot(_A[s], kk[:s], axes=(0, 0))
+            kk[s] = -_grad_loss_batch(ys, dims, mi)[0]
+        y_new = yi + hi[:, None] * np.tensordot(_B, kk[:6], axes=(0, 0))
+        g_new, loss_new = _grad_loss_batch(y_new, dims, mi)
+        kk[6] = -g_new
+        err = hi[:, None] * np.tensordot(_E, kk, axes=(0, 0))
+        sc = atol + rtol * np.maximum(np.abs(yi), np.abs(y_new))
+        en = np.sqrt(np.mean((err / sc) ** 2, axis=1))
+        finite = np.isfinite(en) & np.all(np.isfinite(y_new), axis=1)
+        acc = finite & (en <= 1.0)
+        fac = np.where(en == 0, 10.0, np.clip(0.9 * np.power(np.maximum(en, 1e-300), -0.2), 0.2, 10.0))
+        fac = np.where(finite, np.where(acc, fac, np.minimum(fac, 1.0)), 0.2)
+        h_next = hi * fac
+        # keep the controller's step when we only shortened it to hit a recording time
+        h[idx] = np.where(acc & (hi < h[idx]), np.maximum(h[idx], h_next), h_next)
+        a = idx[acc]
+        y[a], f[a], t[a] = y_new[acc], -g_new[acc], ti[acc] + hi[acc]
+        n_steps[a] += 1
+        n_rej[idx[~acc]] += 1
+        gn_acc = np.linalg.norm(g_new[acc], axis=1)
+        # recordings at exact grid times
+        hit = np.abs(t[a] - target[acc]) <= 1e-12 * max(t_max, 1.0)
+        ah = a[hit]
+        rec_i = next_rec[ah]
+        ok = rec_i < n_t
+        loss_rec[ah[ok], rec_i[ok]] = loss_new[acc][hit][ok]
+        grad_rec[ah[ok], rec_i[ok]] = gn_acc[hit][ok]
+        next_rec[ah[ok]] += 1
+        done_t = t[a] >= t_max * (1 - 1e-14)
+        conv = (gn_acc < gtol) if gtol > 0 else np.zeros(a.size, bool)
+        stop = done_t | conv
+        status[a[conv]] = CONVERGED
+        lossv[a], gnorm[a] = loss_new[acc], gn_acc
+        active[a[stop]] = False
+        tiny = h[idx] < 1e-14 * np.maximum(1.0, t[idx])
+        if np.any(tiny):
+            status[idx[tiny]] = FAILED
+            active[idx[tiny]] = False
+    else:
+        status[active] = FAILED
+    # fill the remaining recording slots of stopped trajectories with their last values
+    for j in range(n_t):
+        pending = next_rec <= j
+        loss_rec[pending, j] = lossv[pending]
+        grad_rec[pending, j] = gnorm[pending]
+    final = [w.copy() for w in _split(y, dims)]
+    drift = _invariant_drift_batch(ws0, final)
+    counts = {v: int(np.sum(status == c)) for c, v in _STATUS_TEXT.items()}
+    msg = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    return BatchTrajectory(
+        t=t_eval.copy(),
+        loss=loss_rec,
+        grad_norm=grad_rec,
+        final_weights=final,
+        t_final=t,
+        status=status,
+        invariant_drift=drift,
+        n_steps=n_steps,
+        n_rejected=n_rej,
+        message=msg,
+    )
+
+
+# --------------------------------------------------------------------------- gradient descent
+
+
+def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_factor, ws0):
+    """Vectorized GD on flat weights ``y`` of shape ``(K, P)`` with per-row steps ``(K,)``."""
+    k = y.shape[0]
+    g, lossv = _grad_loss_batch(y, dims, mom)
+    l0 = lossv.copy()
+    limit = divergence_factor * np.maximum(l0, 1.0)
+    n_rec = n_steps // record_every + 2
+    steps_rec = np.zeros(n_rec, dtype=np.int64)
+    loss_rec = np.full((k, n_rec), np.nan)
+    grad_rec = np.full((k, n_rec), np.nan)
+    drift_rec = np.full((k, n_rec), np.nan)
+    ws0b = [np.asarray(w) for w in ws0]
+    status = np.full(k, REACHED_T_MAX)
+    done = np.zeros(k, dtype=np.int64)
+    active = np.ones(k, dtype=bool)
+    gn = np.linalg.norm(g, axis=1)
+    if gtol > 0:
+        status[gn < gtol] = CONVERGED
+        active &= gn >= gtol
+    last_rec = np.zeros(k, dtype=np.int64)
+
+    def record(slot, rows):
+        loss_rec[rows, slot] = lossv[rows]
+        grad_rec[rows, slot] = gn[rows]
+        ws = _split(y[rows], dims)
+        drift_rec[rows, slot] = _raw_drift([w[rows] for w in ws0b], ws)
+        last_rec[rows] = slot
+
+    record(0, np.arange(k))
+    slot = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for it in range(1, n_steps + 1):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            y_new = y[idx] - step[idx, None] * g[idx]
+            mi = mom if mom.sxx.shape[0] == 1 else _Moments(mom.sxx[idx], mom.wls[idx], mom.c0[idx])
+            g_new, l_new = _grad_loss_batch(y_new, dims, mi)
+            bad = ~(np.isfinite(l_new) & np.all(np.isfinite(g_new), axis=1) & (l_new <= limit[idx]))
+            good = idx[~bad]
+            y[good], g[good], lossv[good] = y_new[~bad], g_new[~bad], l_new[~bad]
+            gn[good] = np.linalg.norm(g_new[~bad], axis=1)
+            done[good] = it
+            status[idx[bad]] = DIVERGED
+            active[idx[bad]] = False
+            if gtol > 0:
+                conv = good[gn[good] < gtol]
+                status[conv] = CONVERGED
+                active[conv] = False
+            if it % record_every == 0 or it == n_steps:
+                slot += 1
+                steps_rec[slot] = it
+                record(slot, good)
+    return y, steps_rec[: slot + 1], loss_rec[:, : slot + 1], grad_rec[:, : slot + 1], drift_rec[:, : slot + 1], status, done, last_rec
+
+
+def _raw_drift(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
+    if len(ws) < 2:
+        return np.zeros(ws[0].shape[0])
+    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_batch(ws), _invariants_batch(ws0))]
+    return np.max(d, axis=0)
+
+
+def _descent_args(step, n_steps, grad_tol, record_every, divergence_factor):
+    step = check_positive(step, "step")
+    n_steps = check_positive(n_steps, "n_steps", integer=True)
+    record_every = check_positive(record_every, "record_every", integer=True)
+    divergence_factor = check_positive(divergence_factor, "divergence_factor")
+    return step, n_steps, _grad_tol_default(grad_tol), record_every, divergence_factor
+
+
+def _descent_message(status: int, done: int, step: float) -> str:
+    if status == DIVERGED:
+        return (
+            f"diverged at step {done + 1}: the loss became non-finite or grew beyond divergence_factor times "
+            f"its initial value; step={step:g} is too large for this initialization (cf. the step-size bound of [NRT])"
+        )
+    if status == CONVERGED:
+        return f"gradient norm below grad_tol after {done} steps"
+    return f"completed {done} steps"
+
+
+def gradient_descent(
+    weights0: Sequence,
+    X,
+    Y,
+    step: float,
+    n_steps: int,
+    *,
+    grad_tol: float | None = None,
+    record_every: int = 1,
+    divergence_factor: float = 1e8,
+) -> DescentResult:
+    """Gradient descent ``W_i <- W_i - step * ∇_{W_i} L`` (MATH.md §2, §4).
+
+    Parameters
+    ----------
+    weights0 : initial weights; X : ``(d_x, m)``; Y : ``(d_y, m)``.
+    step : positive step size η; n_steps : number of iterations.
+    grad_tol : stop early when ``||∇L||_F < grad_tol``.
+    record_every : record loss, gradient norm and invariant drift every this many steps.
+    divergence_factor : declare divergence when the loss exceeds
+        ``divergence_factor * max(L(W^0), 1)`` or becomes non-finite.
+
+    Returns
+    -------
+    DescentResult
+        On divergence ``status == -2``, ``message`` says so and ``final_weights`` is the last
+        finite iterate: NaN weights are never returned.
+
+    Notes
+    -----
+    One step changes the invariants by exactly ``η² (G_{i+1}^T G_{i+1} - G_i G_i^T)``
+    (MATH.md §4), so the drift is O(η²) per step and O(η) over a fixed time horizon.
+    """
+    ws0 = as_weights(weights0, "weights0")
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws0, X, Y)
+    step, n_steps, gtol, record_every, dfac = _descent_args(step, n_steps, grad_tol, record_every, divergence_factor)
+    dims = dims_of(ws0)
+    mom = _moments(X, Y)
+    mom1 = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
+    y = _flatten([w[None] for w in ws0])
+    y, steps, lo, gr, dr, status, done, last = _descent_core(
+        y, dims, mom1, np.array([step]), n_steps, gtol, record_every, dfac, [w[None] for w in ws0]
+    )
+    n = int(last[0]) + 1
+    st = int(status[0])
+    return DescentResult(
+        steps=steps[:n],
+        loss=lo[0, :n],
+        grad_norm=gr[0, :n],
+        invariant_drift=dr[0, :n],
+        final_weights=[w[0].copy() for w in _split(y, dims)],
+        status=st,
+        n_steps_done=int(done[0]),
+        message=_descent_message(st, int(done[0]), step),
+    )
+
+
+@dataclass(frozen=True)
+class BatchDescentResult:
+    """K gradient-descent runs (:func:`gradient_descent_batch`); rows as in :class:`DescentResult`.
+
+    ``loss``, ``grad_norm`` and ``invariant_drift`` are ``(K, n_rec)`` with NaN after a run stopped.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray = field(repr=False)
+    grad_norm: np.ndarray = field(repr=False)
+    invariant_drift: np.ndarray = field(repr=False)
+    final_weights: list[np.ndarray] = field(repr=False)
+    status: np.ndarray = field(repr=False)
+    n_steps_done: np.ndarray = field(repr=False)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.status == DIVERGED
+
+
+def gradient_descent_batch(
+    weights0: Sequence,
+    X,
+    Y,
+    step,
+    n_steps: int,
+    *,
+    grad_tol: float | None = None,
+    record_every: int = 1,
+    divergence_factor: float = 1e8,
+) -> BatchDescentResult:
+    """K gradient-descent runs at once; ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+
+    ``X``, ``Y`` are shared ``(d, m)`` or per-run ``(K, d, m)``; ``step`` is a scalar or a
+    ``(K,)`` array of positive step sizes (one per run, e.g. for step-size sweeps).
+    Diverging runs stop and are flagged (``status == -2``); their weights stay finite.
+    """
+    ws0 = as_weight_batch(weights0, "weights0")
+    dims = dims_of(ws0)
+    k = ws0[0].shape[0]
+    mom = _batch_data(X, Y, k, dims)
+    if mom.sxx.ndim == 2:
+        mom = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
+    steps = as_finite_array(step, "step", ndim=(0, 1))
+    if steps.ndim == 1 and steps.shape[0] != k:
+        raise ValueError(f"step must be a scalar or have K={k} entries, got shape {steps.shape}")
+    if np.any(steps <= 0):
+        raise ValueError(f"step sizes must be positive, got min {steps.min():g}")
+    _, n_steps, gtol, record_every, dfac = _descent_args(1.0, n_steps, grad_tol, record_every, divergence_factor)
+    step_b = np.broadcast_to(steps, (k,))
+
+    y = _flatten(ws0).copy()
+    y, st, lo, gr, dr, status, done, _ = _descent_core(y, dims, mom, step_b, n_steps, gtol, record_every, dfac, ws0)
+    return BatchDescentResult(
+        steps=st,
+        loss=lo,
+        grad_norm=gr,
+        invariant_drift=dr,
+        final_weights=[w.copy() for w in _split(y, dims)],
+        status=status,
+        n_steps_done=done,
+    )
