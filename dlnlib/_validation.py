@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
-    "as_rng",
     "as_finite_array",
-    "as_weights",
+    "as_rng",
     "as_weight_batch",
+    "as_weights",
     "check_positive",
     "dims_of",
 ]
@@ -57,9 +57,7 @@ def as_finite_array(a, name: str, *, ndim: int | tuple[int, ...] | None = None) 
 def as_weights(weights: Sequence, name: str = "weights") -> list[np.ndarray]:
     """Validate a weights tuple ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``."""
     if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or len(weights) == 0:
-        raise TypeError(
-            f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays, got {type(weights).__name__}"
-        )
+        raise TypeError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays, got {type(weights).__name__}")
     ws = [as_finite_array(w, f"{name}[{i}] (W_{i + 1})", ndim=2) for i, w in enumerate(weights)]
     for i in range(1, len(ws)):
         if ws[i].shape[1] != ws[i - 1].shape[0]:
@@ -80,9 +78,7 @@ def as_weight_batch(weights: Sequence, name: str = "weights") -> list[np.ndarray
         if w.shape[0] != k:
             raise ValueError(f"{name}: batch sizes differ: W_1 has K={k}, W_{i + 1} has K={w.shape[0]}")
         if i > 0 and w.shape[2] != ws[i - 1].shape[1]:
-            raise ValueError(
-                f"{name}: W_{i + 1} has shape {w.shape[1:]} but W_{i} has shape {ws[i - 1].shape[1:]}"
-            )
+            raise ValueError(f"{name}: W_{i + 1} has shape {w.shape[1:]} but W_{i} has shape {ws[i - 1].shape[1:]}")
     return ws
 
 

@@ -76,9 +76,7 @@ def _moments(X: np.ndarray, Y: np.ndarray) -> _Moments:
         raise ValueError("Assumption 2 of [CLC]: X X^T is singular (X must have full row rank)") from exc
     cond = np.linalg.cond(sxx)
     if np.any(cond > 1e14):
-        raise ValueError(
-            f"Assumption 2 of [CLC]: X must have full row rank; cond(X X^T) = {np.max(cond):.2e}"
-        )
+        raise ValueError(f"Assumption 2 of [CLC]: X must have full row rank; cond(X X^T) = {np.max(cond):.2e}")
     r = Y - wls @ X
     c0 = 0.5 * np.sum(r * r, axis=(-2, -1))
     return _Moments(sxx=sxx, wls=wls, c0=np.asarray(c0))
@@ -344,7 +342,17 @@ def gradient_flow(
     events = None
     if gtol > 0:
         if np.linalg.norm(g0) < gtol:
-            return _make_trajectory(np.array([0.0]), y0[:, None], ws0, dims, mom1, CONVERGED, "initial point already critical", 0, store_weights)
+            return _make_trajectory(
+                np.array([0.0]),
+                y0[:, None],
+                ws0,
+                dims,
+                mom1,
+                CONVERGED,
+                "initial point already critical",
+                0,
+                store_weights,
+            )
 
         def event(_t, y):
             g, _ = _grad_loss_batch(y[None], dims, mom1)
@@ -357,7 +365,9 @@ def gradient_flow(
         try:
             sol = solve_ivp(rhs, (0.0, t_max), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol, events=events)
         except FloatingPointError as exc:
-            raise RuntimeError(f"gradient_flow: overflow during integration ({exc}); reduce the initialization scale") from exc
+            raise RuntimeError(
+                f"gradient_flow: overflow during integration ({exc}); reduce the initialization scale"
+            ) from exc
     ts, ys = sol.t, sol.y
     if sol.status == 1 and sol.t_events[0].size:
         ts = np.append(ts, sol.t_events[0][0])
@@ -617,7 +627,16 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
                 slot += 1
                 steps_rec[slot] = it
                 record(slot, good)
-    return y, steps_rec[: slot + 1], loss_rec[:, : slot + 1], grad_rec[:, : slot + 1], drift_rec[:, : slot + 1], status, done, last_rec
+    return (
+        y,
+        steps_rec[: slot + 1],
+        loss_rec[:, : slot + 1],
+        grad_rec[:, : slot + 1],
+        drift_rec[:, : slot + 1],
+        status,
+        done,
+        last_rec,
+    )
 
 
 def _raw_drift(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:

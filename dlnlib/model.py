@@ -282,9 +282,7 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
     if d[-1] != dy:
         raise ValueError(f"dims[-1] = d_y must equal the number of rows of Y: dims[-1]={d[-1]}, Y has shape {Y.shape}")
     if not (m >= dx >= dy):
-        raise ValueError(
-            f"Assumption 1 of [CLC] requires m >= d_x >= d_y, got m={m}, d_x={dx}, d_y={dy}"
-        )
+        raise ValueError(f"Assumption 1 of [CLC] requires m >= d_x >= d_y, got m={m}, d_x={dx}, d_y={dy}")
     hidden = d[1:-1]
     r_max = min(d)
     if hidden and min(hidden) < dy and not allow_non_filling:
@@ -317,7 +315,8 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
         k = int(np.argmin(gaps))
         raise ValueError(
             "Assumption 3 of [CLC]: the reduced target must have distinct singular values, but "
-            f"s_{k + 1} = {s[k]:.12g} and s_{k + 2} = {s[k + 1]:.12g} coincide (relative gap {min_gap:.1e} <= rtol={rtol:g})"
+            f"s_{k + 1} = {s[k]:.12g} and s_{k + 2} = {s[k + 1]:.12g} coincide "
+            f"(relative gap {min_gap:.1e} <= rtol={rtol:g})"
         )
     return DataSummary(dims=d, m=m, singular_values=s, min_relative_gap=min_gap, r_max=r_max, filling=r_max >= dy)
 

@@ -1,0 +1,195 @@
+"""Figures for the book: house style, stable file names, provenance, and glue.
+
+Every chapter creates one :class:`Chapter` from its parameters cell::
+
+    ch = Chapter("ch02_invariants", seed=seed, n_steps=n_steps)
+    fig, ax = ch.subplots()
+    ...
+    ch.save(fig, "drift")          # figures/ch02_invariants/drift.{pdf,png,svg} + drift.json
+    ch.glue("slope", 2.01, "{:.2f}")  # a number quoted in the prose, via myst-nb glue
+
+Figures are written under ``figures/<chapter>/<name>.{pdf,png,svg}`` (STYLE.md rule 11) with
+provenance (chapter, parameters, package version, git commit, date) in each file's metadata and
+in a JSON sidecar; the book's Figures page is generated from the sidecars.
+The figure folder is ``$DLN_FIGURES_DIR`` when set (``python -m dlnlib run`` points it at
+the run's output folder), else ``figures/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use(os.environ.get("MPLBACKEND", "agg"))
+import matplotlib.pyplot as plt
+
+__all__ = ["HOUSE_STYLE", "Chapter", "figures_dir", "provenance", "repo_root"]
+
+HOUSE_STYLE: dict[str, Any] = {
+    "figure.figsize": (6.4, 3.6),
+    "figure.dpi": 110,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 10,
+    "legend.frameon": False,
+    "lines.linewidth": 1.6,
+    "image.cmap": "viridis",
+    "svg.hashsalt": "dln-companion",  # deterministic SVG ids
+    "pdf.compression": 6,
+}
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``_config.yml`` next to ``dlnlib/``)."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "_config.yml").exists() else Path.cwd()
+
+
+def figures_dir() -> Path:
+    env = os.environ.get("DLN_FIGURES_DIR")
+    return Path(env) if env else repo_root() / "figures"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=repo_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        commit = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "dlnlib", "book/src"],
+            cwd=repo_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(chapter: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Provenance record: chapter, parameters, package version, git commit, date (UTC)."""
+    from . import __version__
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = _dt.datetime.fromtimestamp(int(epoch), _dt.UTC) if epoch else _dt.datetime.now(_dt.UTC)
+    return {
+        "chapter": chapter,
+        "parameters": {k: _jsonable(v) for k, v in sorted(parameters.items())},
+        "dlnlib_version": __version__,
+        "git_commit": _git_commit(),
+        "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "item"):
+        return v.item()
+    return repr(v)
+
+
+class _Text:
+    """A preformatted string whose plain-text representation has no quotes (for glue)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Chapter:
+    """Per-chapter helper: house style, figure saving with provenance, and glue.
+
+    Parameters
+    ----------
+    name : chapter identifier, e.g. ``"ch01_model"`` (the notebook's file stem).
+    **parameters : the chapter's parameters (the ``parameters`` cell), recorded as provenance.
+    """
+
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, name: str, **parameters: Any) -> None:
+        self.name = name
+        self.parameters = parameters
+        plt.rcParams.update(HOUSE_STYLE)
+
+    @property
+    def figure_folder(self) -> Path:
+        return figures_dir() / self.name
+
+    def subplots(self, *args, **kwargs):
+        """``matplotlib.pyplot.subplots`` with the house style and a constrained layout."""
+        kwargs.setdefault("layout", "constrained")
+        return plt.subplots(*args, **kwargs)
+
+    def save(self, fig, name: str, *, glue: bool = True) -> dict[str, Any]:
+        """Save ``fig`` as ``<figures>/<chapter>/<name>.{pdf,png,svg}`` with provenance.
+
+        With ``glue=True`` the figure is also glued under the key ``"<chapter>-<name>"`` (no
+        display), for a ``{glue:figure}`` directive that gives it a label and a caption.
+        Returns the provenance record (also written to ``<name>.json``).
+        """
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"figure name must be alphanumeric with - or _, got {name!r}")
+        folder = self.figure_folder
+        folder.mkdir(parents=True, exist_ok=True)
+        prov = provenance(self.name, self.parameters)
+        prov["figure"] = name
+        prov["key"] = f"{self.name}-{name}"
+        desc = json.dumps(prov, sort_keys=True)
+        title = f"dln-companion {self.name}/{name}"
+        fig.savefig(folder / f"{name}.png", metadata={"Title": title, "Description": desc, "Software": "dlnlib"})
+        fig.savefig(
+            folder / f"{name}.pdf",
+            metadata={"Title": title, "Subject": desc, "Creator": "dlnlib", "Keywords": prov["git_commit"]},
+        )
+        fig.savefig(folder / f"{name}.svg", metadata={"Title": title, "Description": desc, "Creator": "dlnlib"})
+        prov["files"] = [f"{name}.{ext}" for ext in ("pdf", "png", "svg")]
+        (folder / f"{name}.json").write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
+        if glue:
+            self._glue(prov["key"], fig)
+        plt.close(fig)
+        return prov
+
+    def glue(self, key: str, value: Any, fmt: str | None = None) -> Any:
+        """Glue a number or table quoted in the text (myst-nb), optionally formatted.
+
+        Nothing is displayed; prose refers to the value as ``{glue}`<chapter>-<key>```.
+        With ``fmt`` (e.g. ``"{:.2f}"``) the formatted text is glued. Returns ``value``.
+        """
+        shown = _Text(fmt.format(value)) if fmt is not None else value
+        self._glue(f"{self.name}-{key}", shown)
+        return value
+
+    @staticmethod
+    def _glue(key: str, value: Any) -> None:
+        try:
+            from myst_nb import glue as _glue
+        except ImportError:  # plain Python use, outside a notebook toolchain
+            return
+        _glue(key, value, display=False)

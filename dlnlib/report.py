@@ -1,0 +1,120 @@
+"""Generated book pages: the execution report and the Figures page (with citations).
+
+The Figures page is assembled from two sources of truth: the ``{glue:figure}`` directives of
+the executed chapters (label and caption, as the reader sees them) and the JSON provenance
+sidecars written by :meth:`dlnlib.plotting.Chapter.save` (files, parameters, commit, date).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+__all__ = ["figure_entries", "write_execution_report", "write_figures_page"]
+
+_GLUE_FIG = re.compile(
+    r"```\{glue:figure\}\s+(?P<key>\S+)\s*\n(?P<opts>(?::[\w-]+:.*\n)*)\s*(?P<caption>.*?)```",
+    re.DOTALL,
+)
+
+
+def figure_entries(root: Path) -> list[dict]:
+    """Every captioned figure of the executed chapters, with its provenance record."""
+    entries = []
+    for nb_path in sorted((root / "book" / "chapters").glob("ch*.ipynb")):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for m in _GLUE_FIG.finditer("".join(cell["source"])):
+                key = m["key"]
+                opts = dict(re.findall(r":([\w-]+):\s*(.*)", m["opts"]))
+                chapter, _, name = key.partition("-")
+                side = root / "figures" / chapter / f"{name}.json"
+                prov = json.loads(side.read_text()) if side.exists() else None
+                entries.append(
+                    {
+                        "key": key,
+                        "label": opts.get("name", "").strip(),
+                        "caption": " ".join(m["caption"].split()),
+                        "chapter": chapter,
+                        "name": name,
+                        "provenance": prov,
+                    }
+                )
+    return entries
+
+
+def _plain_caption(caption: str) -> str:
+    """Caption without MyST roles (for the plain-text citation)."""
+    text = re.sub(r"\{[\w:]+\}`([^`<]*?)(?:<[^>]*>)?`", r"\1", caption)
+    return text.replace("$", "")
+
+
+def write_figures_page(root: Path, out: Path) -> None:
+    """Write ``figures.md``: each figure's label, caption, downloads and a citation."""
+    rel = Path(os.path.relpath(root / "figures", out.parent))
+    lines = [
+        "(figures-page)=",
+        "# Figures",
+        "",
+        "Every figure of the book, with its label, caption, files and a ready-to-paste citation. Files are",
+        "written under stable names, `figures/<chapter>/<name>.{pdf,png,svg}`; each file carries its",
+        "provenance (chapter, parameters, package version, git commit, date) in its metadata, and the",
+        "`.json` file beside it holds the same record.",
+        "",
+    ]
+    entries = figure_entries(root)
+    if not entries:
+        lines.append("No figures yet: run `make book`.")
+    for e in entries:
+        prov = e["provenance"]
+        lines += [f"## {{numref}}`{e['label']}`" if e["label"] else f"## {e['key']}", ""]
+        if prov is None:
+            lines += [f"*Missing files for `{e['key']}`: the chapter did not save this figure.*", ""]
+            continue
+        base = rel / e["chapter"] / e["name"]
+        lines += [
+            f"![{e['key']}]({base}.png)",
+            "",
+            e["caption"],
+            "",
+            "Download: " + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in ("pdf", "png", "svg")),
+            "",
+            f"Parameters: `{json.dumps(prov['parameters'], sort_keys=True)}`; dlnlib {prov['dlnlib_version']}, "
+            f"commit `{prov['git_commit']}`, {prov['date']}.",
+            "",
+            "```text",
+            f'dln-companion, Figure "{e["label"]}" ({e["chapter"]}/{e["name"]}): {_plain_caption(e["caption"])} '
+            f"dln-companion v{prov['dlnlib_version']}, commit {prov['git_commit']}, {prov['date'][:10]}. "
+            f"File figures/{e['chapter']}/{e['name']}.pdf.",
+            "```",
+            "",
+        ]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_execution_report(report: dict, out: Path) -> None:
+    """Write ``execution.md``: each chapter's run time, status and parameters."""
+    lines = [
+        "(execution-report)=",
+        "# Execution report",
+        "",
+        "Each chapter was executed by papermill with the parameters below (the defaults of its",
+        "`parameters` cell) when the book was built. Rerun one with other values:",
+        "`python -m dlnlib run <chapter> -p <name> <value>`.",
+        "",
+        "| chapter | status | run time (s) | executed | parameters |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted(report):
+        r = report[name]
+        params = ", ".join(f"`{k}={v!r}`" for k, v in r.get("parameters", {}).items())
+        lines.append(
+            f"| {r.get('title', name)} | {r['status']} | {r['seconds']:.1f} | {r.get('date', '')} | {params} |"
+        )
+    total = sum(r["seconds"] for r in report.values() if r["status"] == "ok")
+    lines += ["", f"Total execution time: {total:.1f} s."]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
