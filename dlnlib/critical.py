@@ -1,0 +1,612 @@
+"""Critical points and critical values of the square loss of a deep linear network.
+
+Lemma 3.1 and Lemma 3.2 of [CLC] (MATH.md §6; MATH-DETAILS.md §5): every critical point has
+end-to-end map ``W_{N:1} = U_S U_S^T Σ_YX Σ_XX^{-1}`` for an index set ``S`` of the singular
+values ``s_1 > ... > s_{d_y}`` of the reduced target, ``|S| <= r_max = min(dims)``, and loss
+``c + 1/2 sum_{i not in S} s_i^2``. This module enumerates those values, builds explicit
+critical points for every admissible ``S`` (tight or with complement blocks, canonical or on a
+random point of the same critical manifold), and identifies the critical value a trajectory
+converged to (the robust procedure of MATH-DETAILS.md §11).
+
+Index sets are **0-based** tuples of indices into the singular values sorted decreasingly:
+``S = (0, 1)`` is the paper's ``{1, 2}``, the "top" set of size 2.
+
+References
+----------
+[CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric Approach of Gradient Descent Algorithms in
+Linear Neural Networks*, Math. Control Relat. Fields 13(3), 2023 (arXiv:1811.03568).
+[AMG] E. M. Achour, F. Malgouyres, S. Gerchinovitz, *The loss landscape of deep linear neural
+networks: a second-order analysis* (arXiv:2107.13289).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_rng, as_weights, dims_of
+from .model import Reduction, _chain, _check_weights_data, _check_xy, _gradient_from_e, check_data, reduce_data
+
+__all__ = [
+    "CriticalIndexSet",
+    "LimitCriticalValue",
+    "critical_index_sets",
+    "critical_point",
+    "critical_value_of",
+    "critical_values",
+    "identify_index_set",
+    "inversion_number",
+    "limit_critical_value",
+]
+
+_MERGE_RTOL = 1e-12
+
+
+# --------------------------------------------------------------------------- index sets
+
+
+def _normalize_index_set(S, d_y: int, r_max: int, *, depth: int | None = None) -> tuple[int, ...]:
+    """Validate an index set (0-based, into the decreasing singular values) and sort it."""
+    if isinstance(S, (str, bytes)) or np.ndim(S) > 1:
+        raise TypeError(f"S must be a collection of integer indices, got {S!r}")
+    try:
+        items = [int(i) for i in S]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"S must be a collection of integer indices (0-based), got {S!r}") from exc
+    if any(float(a) != float(b) for a, b in zip(items, S, strict=True)):
+        raise TypeError(f"S must contain integers, got {S!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"S must not contain duplicate indices, got {S!r}")
+    bad = [i for i in items if not 0 <= i < d_y]
+    if bad:
+        raise ValueError(
+            f"S holds 0-based indices into the d_y={d_y} singular values of the reduced target, so each must be "
+            f"in [0, {d_y - 1}]; got out-of-range indices {bad}"
+        )
+    if len(items) > r_max:
+        raise ValueError(
+            f"|S| = {len(items)} exceeds r_max = min(dims) = {r_max}: the rank of W_(N:1) at a critical point "
+            "is |S| and cannot exceed the thinnest width (Lemma 3.2 of [CLC])"
+        )
+    if depth == 1 and len(items) != d_y:
+        raise ValueError(
+            f"for depth N = 1 the only critical point is the least-squares map, whose index set is all of "
+            f"range(d_y) = range({d_y}); got S={tuple(sorted(items))}"
+        )
+    return tuple(sorted(items))
+
+
+def inversion_number(S, d_y: int) -> int:
+    """Inversion number ``inv(S) = #{(i, j): i in S, j not in S, s_j > s_i}`` (MATH-DETAILS.md §1, §7).
+
+    With 0-based indices into decreasing singular values, ``s_j > s_i`` iff ``j < i``.
+    ``inv(S) = 0`` iff ``S`` is the top set ``(0, ..., |S|-1)``.
+    """
+    S = _normalize_index_set(S, d_y, d_y)
+    in_s = np.zeros(d_y, dtype=bool)
+    in_s[list(S)] = True
+    below = np.cumsum(~in_s) - (~in_s)  # number of j not in S with j < i
+    return int(np.sum(below[in_s]))
+
+
+def _value_from_mask(s2: np.ndarray, const: float, mask: np.ndarray) -> np.ndarray:
+    """``c + 1/2 sum_{i not in S} s_i^2`` for boolean masks of shape ``(..., d_y)``."""
+    return const + 0.5 * (float(np.sum(s2)) - mask.astype(float) @ s2)
+
+
+def critical_value_of(X, Y, S) -> float:
+    """Loss at any critical point with index set ``S``: ``c + 1/2 sum_{i not in S} s_i^2``.
+
+    Lemma 3.2 (iv) of [CLC]; MATH.md §6. Equivalently ``1/2 (tr Σ_YY - sum_{i in S} λ_i)``.
+
+    Parameters
+    ----------
+    X : array of shape ``(d_x, m)``; Y : array of shape ``(d_y, m)``.
+    S : collection of int
+        0-based indices into the singular values ``s`` of the reduced target (decreasing).
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Critical points with index set ``S`` exist only when ``|S| <= r_max`` for the widths at hand
+    (and ``S`` = all indices when ``N = 1``); this function does not know the widths and only
+    checks ``S`` against ``d_y``.
+    """
+    red = reduce_data(X, Y)
+    d_y = red.singular_values.size
+    S = _normalize_index_set(S, d_y, d_y)
+    mask = np.zeros(d_y, dtype=bool)
+    mask[list(S)] = True
+    return float(_value_from_mask(red.singular_values**2, red.constant, mask))
+
+
+@dataclass(frozen=True)
+class CriticalIndexSet:
+    """One admissible index set and its critical value.
+
+    Attributes
+    ----------
+    index_set : 0-based tuple ``S``, ``|S| <= r_max``.
+    value : the loss ``c + 1/2 sum_{i not in S} s_i^2`` at every critical point with this ``S``.
+    rank : ``|S|``, the rank of the end-to-end map.
+    is_top : whether ``S = (0, ..., r-1)``.
+    is_global_minimum : whether ``S`` is the top set of size ``r_max`` (MATH-DETAILS.md §7, item 1).
+    """
+
+    index_set: tuple[int, ...]
+    value: float
+    rank: int
+    is_top: bool
+    is_global_minimum: bool
+
+
+def _admissible_masks(d_y: int, r_max: int, depth: int, max_sets: int) -> np.ndarray:
+    """Boolean masks ``(n_sets, d_y)`` of every admissible ``S`` (all ``|S| <= r_max``; only the full set if N = 1)."""
+    sizes = [d_y] if depth == 1 else range(min(r_max, d_y) + 1)
+    count = sum(math.comb(d_y, k) for k in sizes)
+    if count > max_sets:
+        raise ValueError(
+            f"there are {count} admissible index sets (|S| <= r_max={r_max} out of d_y={d_y}), more than "
+            f"max_sets={max_sets}; raise max_sets if you really want to enumerate them"
+        )
+    rows = [idx for k in sizes for idx in itertools.combinations(range(d_y), k)]
+    masks = np.zeros((len(rows), d_y), dtype=bool)
+    lengths = np.fromiter((len(idx) for idx in rows), dtype=np.intp, count=len(rows))
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.intp, count=int(lengths.sum()))
+    masks[np.repeat(np.arange(len(rows)), lengths), flat] = True
+    return masks
+
+
+def _merge_sorted(values: np.ndarray) -> np.ndarray:
+    """Distinct values of a sorted array, merging neighbours equal up to a relative 1e-12."""
+    if values.size == 0:
+        return values
+    scale = max(float(np.max(np.abs(values))), np.finfo(float).tiny)
+    keep = np.concatenate([[True], np.diff(values) > _MERGE_RTOL * scale])
+    return values[keep]
+
+
+def critical_index_sets(X, Y, dims, *, max_sets: int = 10**6) -> list[CriticalIndexSet]:
+    """Every admissible index set ``S`` (``|S| <= r_max``) with its critical value, sorted by value.
+
+    Lemma 3.2 of [CLC]; MATH.md §6 (non-filling widths allowed, as in [AMG]). For depth ``N = 1``
+    the only critical point is the least-squares map (``S`` = all indices).
+
+    Parameters
+    ----------
+    X : array ``(d_x, m)``; Y : array ``(d_y, m)``; dims : widths ``(d_0, ..., d_N)``.
+    max_sets : int, keyword-only
+        Refuse to enumerate more index sets than this (their number is ``sum_k C(d_y, k)``).
+
+    Returns
+    -------
+    list of CriticalIndexSet, sorted by increasing value (ties by ``S``).
+
+    Raises
+    ------
+    ValueError
+        If the data violate Assumptions 1-3 of [CLC] (see :func:`dlnlib.model.check_data`;
+        hidden widths below ``d_y`` are allowed) or there are more than ``max_sets`` sets.
+    """
+    summary = check_data(X, Y, dims, allow_non_filling=True)
+    red = reduce_data(X, Y)
+    d_y, depth = red.singular_values.size, len(summary.dims) - 1
+    masks = _admissible_masks(d_y, summary.r_max, depth, max_sets)
+    values = _value_from_mask(red.singular_values**2, red.constant, masks)
+    sets = [tuple(np.flatnonzero(m).tolist()) for m in masks]
+    order = sorted(range(len(sets)), key=lambda k: (values[k], sets[k]))
+    r_glob = min(summary.r_max, d_y)
+    return [
+        CriticalIndexSet(
+            index_set=sets[k],
+            value=float(values[k]),
+            rank=len(sets[k]),
+            is_top=sets[k] == tuple(range(len(sets[k]))),
+            is_global_minimum=sets[k] == tuple(range(r_glob)),
+        )
+        for k in order
+    ]
+
+
+def critical_values(X, Y, dims, *, max_sets: int = 10**6) -> np.ndarray:
+    """Distinct critical values of the loss ``L = 1/2 ||Y - W_{N:1} X||_F^2``, ascending.
+
+    Lemma 3.2 (iv) of [CLC]; MATH.md §6: the values ``c + 1/2 sum_{i not in S} s_i^2`` over all
+    ``S`` with ``|S| <= r_max = min(dims)``, where ``s`` are the singular values of the reduced
+    target and ``c`` the constant of :func:`dlnlib.model.reduce_data`. Values equal up to a
+    relative ``1e-12`` are merged (Assumption 4 of [CLC] says they are all distinct).
+
+    Parameters
+    ----------
+    X : array ``(d_x, m)``; Y : array ``(d_y, m)``; dims : widths ``(d_0, ..., d_N)``
+        (non-filling widths, hidden ``d_i < d_y``, are allowed).
+    max_sets : int, keyword-only
+        Refuse to enumerate more index sets than this.
+
+    Returns
+    -------
+    ndarray of shape ``(n_values,)``; the first entry is the global minimum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dlnlib.critical import critical_values
+    >>> X = np.eye(2); Y = np.diag([2.0, 1.0])
+    >>> critical_values(X, Y, (2, 2, 2))
+    array([0. , 0.5, 2. , 2.5])
+    """
+    sets = critical_index_sets(X, Y, dims, max_sets=max_sets)
+    return _merge_sorted(np.array([cs.value for cs in sets]))
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def _well_conditioned(g: np.random.Generator, n: int) -> np.ndarray:
+    """``Q diag(u)``, ``Q`` Haar orthogonal and ``u`` uniform in [0.5, 2] (condition number <= 4)."""
+    q, r = np.linalg.qr(g.standard_normal((n, n)))
+    return (q * np.sign(np.diag(r))) * g.uniform(0.5, 2.0, size=n)
+
+
+def _complement_blocks(complement, dims: tuple[int, ...], r: int) -> list[np.ndarray]:
+    """Validate the shapes of the complement blocks ``B_h`` of shape ``(d_h - r, d_{h-1} - r)``."""
+    n = len(dims) - 1
+    shapes = [(dims[h] - r, dims[h - 1] - r) for h in range(1, n + 1)]
+    if complement is None:
+        return [np.zeros(s) for s in shapes]
+    if isinstance(complement, np.ndarray) or not isinstance(complement, Sequence) or len(complement) != n:
+        raise TypeError(
+            f"complement must be a list of N={n} blocks B_1..B_N (arrays or None for a zero block), got "
+            f"{type(complement).__name__}"
+            + (f" of length {len(complement)}" if isinstance(complement, Sequence) else "")
+        )
+    blocks = []
+    for h, (b, shape) in enumerate(zip(complement, shapes, strict=True), start=1):
+        arr = np.zeros(shape) if b is None else np.asarray(b, dtype=float)
+        if arr.shape != shape:
+            raise ValueError(
+                f"complement block B_{h} must have shape (d_{h} - r, d_{h - 1} - r) = {shape} with r=|S|={r}, "
+                f"got {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"complement block B_{h} contains NaN or infinite entries")
+        blocks.append(arr)
+    return blocks
+
+
+def _complement_violation(blocks: list[np.ndarray], sigma_tilde: np.ndarray) -> tuple[float, str]:
+    """Largest relative violation of the complement-network conditions (MATH-DETAILS.md §5).
+
+    ``B_{N:1} = 0`` and ``B_{N:h+1}^T Σ̃ B_{h-1:1}^T = 0`` for ``h = 1..N``.
+    """
+    n = len(blocks)
+    d_in = sigma_tilde.shape[1]
+    norms = [np.linalg.norm(b, 2) if b.size else 0.0 for b in blocks]
+    prod = _chain(blocks, n, 1, d_in)
+    worst, where = 0.0, ""
+    scale = max(float(np.prod(norms)), np.finfo(float).tiny)
+    v = float(np.linalg.norm(prod)) / scale if prod.size else 0.0
+    if v > worst:
+        worst, where = v, "B_N ... B_1 != 0"
+    s_norm = float(np.max(sigma_tilde)) if sigma_tilde.size else 0.0
+    for h in range(1, n + 1):
+        left = _chain(blocks, n, h + 1, blocks[h - 1].shape[0])  # B_{N:h+1}
+        right = _chain(blocks, h - 1, 1, d_in)  # B_{h-1:1}
+        term = left.T @ sigma_tilde @ right.T
+        if term.size == 0:
+            continue
+        denom = max(_norm2(left) * s_norm * _norm2(right), np.finfo(float).tiny)
+        v = float(np.linalg.norm(term)) / denom
+        if v > worst:
+            worst, where = (
+                v,
+                f"B_(N:{h + 1})^T Σ̃ B_({h - 1}:1)^T != 0 (gradient of the complement network at layer {h})",
+            )
+    return worst, where
+
+
+def _norm2(a: np.ndarray) -> float:
+    return float(np.linalg.norm(a, 2)) if a.size else 0.0
+
+
+def _reduced_critical_point(
+    s: np.ndarray, dims: tuple[int, ...], S: tuple[int, ...], blocks: list[np.ndarray]
+) -> list[np.ndarray]:
+    """Adapted block-diagonal critical point ``W̄_h = blockdiag(A_h, B_h)`` in reduced coordinates.
+
+    ``A_1 = diag(s_S)``, ``A_h = I_r`` (h >= 2); coordinates of ``R^{d_x}`` ordered (S, S^c, extra),
+    of ``R^{d_y}`` ordered (S, S^c), hidden layers (A part first).
+    """
+    n, r = len(dims) - 1, len(S)
+    d_x, d_y = dims[0], dims[-1]
+    s_c = [i for i in range(d_y) if i not in S]
+    order_in = list(S) + s_c + list(range(d_y, d_x))
+    order_out = list(S) + s_c
+    ws = []
+    for h in range(1, n + 1):
+        w = np.zeros((dims[h], dims[h - 1]))
+        w[:r, :r] = np.diag(s[list(S)]) if h == 1 else np.eye(r)
+        w[r:, r:] = blocks[h - 1]
+        ws.append(w)
+    first = np.empty_like(ws[0])
+    first[:, order_in] = ws[0]
+    ws[0] = first
+    last = np.empty_like(ws[-1])
+    last[order_out, :] = ws[-1]
+    ws[-1] = last
+    return ws
+
+
+def _relative_gradient(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
+    """``||∇L|| / scale`` with the scale of :func:`_gradient_scale` (0 when both vanish)."""
+    e = (_chain(ws, len(ws), 1, X.shape[0]) @ X - Y) @ X.T
+    g = _gradient_from_e(ws, e)
+    num = float(np.sqrt(sum(float(np.sum(gi * gi)) for gi in g)))
+    den = _gradient_scale(ws, X @ X.T, Y @ X.T)
+    return num / den if den > 0 else (0.0 if num == 0 else np.inf)
+
+
+def _gradient_scale(ws: Sequence[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> float:
+    """Size of the gradient without cancellations: ``sqrt(sum_i (||W_{N:i+1}|| ||W_{i-1:1}|| e_scale)^2)``.
+
+    ``e_scale = ||W_{N:1}|| ||Σ_XX|| + ||Σ_YX||`` bounds ``||(W_{N:1} X - Y) X^T||`` (spectral norms).
+    """
+    n = len(ws)
+    pre = [np.eye(ws[0].shape[1])]
+    for w in ws:
+        pre.append(w @ pre[-1])
+    suf = [np.eye(ws[-1].shape[0])]
+    for w in reversed(ws):
+        suf.append(suf[-1] @ w)
+    suf = suf[::-1]  # suf[i] = W_{N:i+1}, i = 0..N
+    e_scale = _norm2(pre[-1]) * _norm2(sxx) + _norm2(syx)
+    terms = [(_norm2(suf[i]) * _norm2(pre[i - 1]) * e_scale) ** 2 for i in range(1, n + 1)]
+    return float(np.sqrt(sum(terms)))
+
+
+def critical_point(
+    X,
+    Y,
+    dims,
+    S,
+    *,
+    rng: np.random.Generator | int | None = None,
+    complement: Sequence | None = None,
+) -> list[np.ndarray]:
+    """An explicit critical point of the loss with index set ``S``.
+
+    MATH.md §6 (construction) and MATH-DETAILS.md §5 (recipe R1, structure of every critical
+    point); Lemma 3.2 of [CLC]. In the reduced coordinates of :func:`dlnlib.model.reduce_data`
+    (input coordinates ordered ``(S, S^c, extra)``, output ``(S, S^c)``, hidden layers with the
+    first ``r = |S|`` coordinates for the ``A`` part) the point is
+    ``W̄_h = G_h blockdiag(A_h, B_h) G_{h-1}^{-1}`` with ``A_1 = diag(s_S)``, ``A_h = I_r``
+    (``h >= 2``), complement blocks ``B_h`` and ``G_0 = G_N = I``; it is mapped back with
+    :meth:`dlnlib.model.Reduction.from_reduced`. Its end-to-end map is
+    ``U_S U_S^T Σ_YX Σ_XX^{-1}`` and its loss is :func:`critical_value_of` ``(X, Y, S)``.
+
+    Parameters
+    ----------
+    X : array ``(d_x, m)``; Y : array ``(d_y, m)``
+        Data satisfying Assumptions 1-3 of [CLC] (hidden widths below ``d_y`` are allowed).
+    dims : widths ``(d_0, ..., d_N)`` with ``d_0 = d_x``, ``d_N = d_y``.
+    S : collection of int
+        0-based indices into the decreasing singular values of the reduced target, no
+        duplicates, ``|S| <= r_max = min(dims)``. For ``N = 1`` only ``S = range(d_y)``.
+    rng : numpy.random.Generator or int or None, keyword-only
+        ``None``: the canonical point (``G_h = I``); with ``complement=None`` this is the
+        "tight" point of MATH.md §6 (every ``W_h`` of rank ``r``), identical to recipe R2 with
+        ``J_h = [I_r; 0]``. Otherwise a random point of the same critical manifold:
+        ``G_h = Q_h diag(u_h)`` with ``Q_h`` Haar orthogonal and ``u_h`` uniform in [0.5, 2].
+    complement : list of N arrays or None, keyword-only
+        The complement blocks ``B_h`` of shape ``(d_h - r, d_{h-1} - r)`` in adapted reduced
+        coordinates (``None`` entries are zero blocks; for ``h = 1`` the columns are ordered
+        ``(S^c, extra)``, for ``h = N`` the rows are ``S^c``). They must form a zero-product
+        critical point of the complement network with target ``Σ̃ = [diag(s_{S^c}) 0]``:
+        ``B_{N:1} = 0`` and ``B_{N:h+1}^T Σ̃ B_{h-1:1}^T = 0`` for ``h = 1..N`` (MATH-DETAILS.md §5).
+        Choices that always qualify: (i) all blocks zero (the tight point, the default);
+        (ii) at least two zero blocks, the others arbitrary; (iii) for ``N >= 3`` a single
+        nonzero block; for ``N = 2``, ``B_2 = 0`` and ``B_1`` supported on the extra input
+        columns (its first ``d_y - r`` columns zero). Other choices are checked numerically.
+
+    Returns
+    -------
+    list of arrays ``[W_1, ..., W_N]``, ``W_h`` of shape ``(d_h, d_{h-1})``.
+
+    Raises
+    ------
+    ValueError
+        Inadmissible ``S`` (duplicates, out of range, ``|S| > r_max``), complement blocks of the
+        wrong shape or violating the conditions above, or data violating Assumptions 1-3.
+    RuntimeError
+        If the constructed point is not critical to ``1e-8`` relative (should not happen).
+
+    Examples
+    --------
+    The report example (MATH.md §7): dims 5-4-4-5, ``S = (0, 1, 2)``; the tight point is a
+    non-strict saddle, ``complement=[None, np.ones((1, 1)), None]`` (``(W_2)_{44} = 1`` in
+    adapted coordinates) gives a strict saddle on the same critical value.
+    """
+    X, Y = _check_xy(X, Y)
+    summary = check_data(X, Y, dims, allow_non_filling=True)
+    d = summary.dims
+    red = reduce_data(X, Y)
+    s = red.singular_values
+    S = _normalize_index_set(S, d[-1], summary.r_max, depth=len(d) - 1)
+    r = len(S)
+    blocks = _complement_blocks(complement, d, r)
+    s_c = [i for i in range(d[-1]) if i not in S]
+    sigma_tilde = np.zeros((d[-1] - r, d[0] - r))
+    sigma_tilde[np.arange(len(s_c)), np.arange(len(s_c))] = s[s_c]
+    violation, where = _complement_violation(blocks, sigma_tilde)
+    if violation > 1e-10:
+        raise ValueError(
+            f"inadmissible complement blocks for S={S}: {where} (relative size {violation:.2e}); the blocks must "
+            "be a zero-product critical point of the complement network (MATH-DETAILS.md §5): e.g. all zero, "
+            "at least two zero blocks, or (N >= 3) a single nonzero block"
+        )
+    ws = _reduced_critical_point(s, d, S, blocks)
+    if rng is not None:
+        g = as_rng(rng)
+        gs = [np.eye(d[0])] + [_well_conditioned(g, d[h]) for h in range(1, len(d) - 1)] + [np.eye(d[-1])]
+        ws = [gs[h] @ ws[h - 1] @ np.linalg.inv(gs[h - 1]) for h in range(1, len(d))]
+    out = red.from_reduced(ws)
+    rel = _relative_gradient(out, X, Y)
+    if rel > 1e-8:
+        raise RuntimeError(f"constructed point for S={S} is not critical: relative gradient {rel:.2e} (a bug)")
+    return out
+
+
+# --------------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class LimitCriticalValue:
+    """Which critical value a (converged) point sits at (MATH-DETAILS.md §11, MATH.md §9).
+
+    Attributes
+    ----------
+    resolved : whether the identification passed both checks (product and loss); when False,
+        ``index_set``/``value`` are the best candidate but must not be trusted.
+    index_set : 0-based ``Ŝ = {i : ||u_i^T W_{N:1} X|| > sqrt(λ_i) / 2}``.
+    value : the critical value ``c_Ŝ`` predicted for ``Ŝ``.
+    loss : the loss at the point.
+    is_global_minimum : ``resolved`` and ``Ŝ`` is the top set of size ``r_max``.
+    distance : ``|loss - c_Ŝ| / min_gap``.
+    min_gap : smallest gap between distinct critical values (or, when there are too many index
+        sets to enumerate, the smallest gap to a value differing by one element of ``S``).
+    product_error : ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1`` in reduced coordinates.
+    message : human-readable verdict.
+    """
+
+    resolved: bool
+    index_set: tuple[int, ...]
+    value: float
+    loss: float = field(repr=False)
+    is_global_minimum: bool
+    distance: float
+    min_gap: float = field(repr=False)
+    product_error: float = field(repr=False)
+    message: str = field(repr=False)
+
+
+def _reduced_product(ws: list[np.ndarray], red: Reduction) -> np.ndarray:
+    return _chain(red.to_reduced(ws), len(ws), 1, ws[0].shape[1])
+
+
+def identify_index_set(product_reduced: np.ndarray, s: np.ndarray) -> tuple[tuple[int, ...], float]:
+    """``Ŝ = {i : ||row_i(W̄_{N:1})|| > s_i / 2}`` and ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1``.
+
+    In reduced coordinates a critical point has ``W̄_{N:1} = I_S Σ̄`` (Lemma 3.2 (i) of [CLC]),
+    whose row ``i`` has norm ``s_i`` for ``i in S`` and 0 otherwise; the row norm equals
+    ``||u_i^T W_{N:1} X||`` in original coordinates (MATH-DETAILS.md §11, step 2).
+
+    Parameters
+    ----------
+    product_reduced : array ``(d_y, d_x)``, the reduced end-to-end map.
+    s : array ``(d_y,)``, decreasing singular values of the reduced target.
+    """
+    rows = np.linalg.norm(product_reduced, axis=1)
+    S = tuple(np.flatnonzero(rows > s / 2).tolist())
+    target = np.zeros_like(product_reduced)
+    target[list(S), list(S)] = s[list(S)]
+    return S, float(np.linalg.norm(product_reduced - target) / s[0])
+
+
+def _min_gap(s2: np.ndarray, const: float, r_max: int, depth: int, max_sets: int) -> float:
+    d_y = s2.size
+    try:
+        masks = _admissible_masks(d_y, r_max, depth, max_sets)
+    except ValueError:
+        # too many sets: gaps to values differing by one element (add/remove or swap a neighbour)
+        swaps = 0.5 * np.abs(np.diff(s2)) if d_y > 1 else np.array([np.inf])
+        return float(min(np.min(0.5 * s2), np.min(swaps)))
+    vals = _merge_sorted(np.sort(_value_from_mask(s2, const, masks)))
+    return float(np.min(np.diff(vals))) if vals.size > 1 else np.inf
+
+
+def limit_critical_value(
+    trajectory_or_weights, X, Y, *, rtol: float = 1e-3, ptol: float = 1e-4, max_sets: int = 10**6
+) -> LimitCriticalValue:
+    """Identify the critical value (and index set) a converged point sits at.
+
+    The robust procedure of MATH-DETAILS.md §11 (MATH.md §9), built on Lemma 3.2 of [CLC]:
+
+    1. ``Ŝ = {i : ||u_i^T W_{N:1} X|| > sqrt(λ_i)/2}`` (row norms of the reduced product);
+    2. accept only if ``||W̄_{N:1} - I_Ŝ Σ̄||_F <= ptol * s_1`` **and**
+       ``|L - c_Ŝ| <= rtol * min_gap`` (``min_gap`` the smallest gap between critical values).
+
+    Otherwise ``resolved=False``: the point is not (yet) at a critical value, and no guess is made.
+    The gradient is not checked here (see :func:`dlnlib.hessian.classify`).
+
+    Parameters
+    ----------
+    trajectory_or_weights : list of arrays ``[W_1, ..., W_N]`` or an object with a
+        ``final_weights`` attribute (e.g. a ``dlnlib.dynamics`` trajectory).
+    X : array ``(d_x, m)``; Y : array ``(d_y, m)``.
+    rtol : float, keyword-only
+        Tolerance on the loss, as a fraction of the minimal gap between critical values.
+    ptol : float, keyword-only
+        Tolerance on the end-to-end map, relative to ``s_1``.
+    max_sets : int, keyword-only
+        Above this many index sets the gap is computed only between values differing by one
+        element (documented in ``min_gap``).
+
+    Returns
+    -------
+    LimitCriticalValue
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights or data (Assumptions 1-3 of [CLC]; non-filling widths allowed).
+    """
+    weights = getattr(trajectory_or_weights, "final_weights", trajectory_or_weights)
+    ws = as_weights(weights)
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    for name, tol in (("rtol", rtol), ("ptol", ptol)):
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"{name} must be a finite positive number, got {tol!r}")
+    d = dims_of(ws)
+    summary = check_data(X, Y, d, allow_non_filling=True)
+    red = reduce_data(X, Y)
+    s = red.singular_values
+    S, perr = identify_index_set(_reduced_product(ws, red), s)
+    value = red.constant + 0.5 * float(np.sum(np.delete(s, list(S)) ** 2))
+    res = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
+    loss_value = 0.5 * float(np.sum(res * res))
+    gap = _min_gap(s**2, red.constant, summary.r_max, len(d) - 1, max_sets)
+    distance = abs(loss_value - value) / gap if gap > 0 else np.inf
+    top = S == tuple(range(len(S)))
+    checks = []
+    if len(S) > summary.r_max:
+        checks.append(f"|Ŝ|={len(S)} exceeds r_max={summary.r_max}")
+    if perr > ptol:
+        checks.append(f"product differs from I_Ŝ Σ̄ by {perr:.2e} (relative to s_1) > ptol={ptol:g}")
+    if distance > rtol:
+        checks.append(f"|loss - c_Ŝ| = {distance:.2e} gaps > rtol={rtol:g}")
+    resolved = not checks
+    is_min = resolved and top and len(S) == min(summary.r_max, s.size)
+    if resolved:
+        kind = "the global minimum" if is_min else "a saddle value"
+        msg = f"resolved: index set {S}, {kind}, loss within {distance:.1e} gaps of c_S={value:.6g}"
+    else:
+        msg = "unresolved: " + "; ".join(checks)
+    return LimitCriticalValue(
+        resolved=resolved,
+        index_set=S,
+        value=value,
+        loss=loss_value,
+        is_global_minimum=is_min,
+        distance=float(distance),
+        min_gap=gap,
+        product_error=perr,
+        message=msg,
+    )

@@ -1,0 +1,604 @@
+"""Exact Hessian of the square loss, its inertia, and the classification of critical points.
+
+Proposition 3 of [CLC] (second variation; MATH.md §7; MATH-DETAILS.md §6): for a variation
+``Δ = (Δ_1, ..., Δ_N)``
+
+    D²L[Δ, Δ] = ||F_1||² + 2 <R, F_2>,   R = W_{N:1} X - Y,
+    F_1 = sum_i W_{N:i+1} Δ_i W_{i-1:1} X,
+    F_2 = sum_{i<j} W_{N:j+1} Δ_j W_{j-1:i+1} Δ_i W_{i-1:1} X.
+
+Parameters are flattened as ``concat(W_1.ravel(), ..., W_N.ravel())`` (C order), so entry
+``(b, c)`` of ``W_i`` has flat index ``offset_i + b d_{i-1} + c``. The Hessian is assembled
+block by block from Kronecker products of small matrices that depend on the data only through
+``Σ_XX = X X^T`` and ``Σ_YX = Y X^T``:
+
+* Gauss-Newton block ``(i, j)``: ``(W_{N:i+1}^T W_{N:j+1}) ⊗ (W_{i-1:1} Σ_XX W_{j-1:1}^T)``;
+* residual block ``(j, i)``, ``i < j``: ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}`` with
+  ``M = W_{i-1:1} X R^T W_{N:j+1}`` and ``B = W_{j-1:i+1}``; ``H_{ij} = H_{ji}^T``.
+
+References
+----------
+[CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric Approach of Gradient Descent Algorithms in
+Linear Neural Networks*, Math. Control Relat. Fields 13(3), 2023 (arXiv:1811.03568).
+[AMG] E. M. Achour, F. Malgouyres, S. Gerchinovitz, *The loss landscape of deep linear neural
+networks: a second-order analysis* (arXiv:2107.13289).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_finite_array, as_weights, dims_of
+from .critical import _gradient_scale, _norm2, _reduced_product, identify_index_set, inversion_number
+from .model import _chain, _check_weights_data, _check_xy, check_data, reduce_data
+
+__all__ = [
+    "Classification",
+    "Inertia",
+    "classification",
+    "classify",
+    "hessian",
+    "hessian_fd",
+    "hessian_vector_product",
+    "inertia",
+    "pairing_criterion",
+]
+
+KINDS = ("global_minimum", "strict_saddle", "non_strict_saddle", "not_critical")
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+@dataclass(frozen=True)
+class _Products:
+    """Prefix ``pre[i] = W_{i:1}`` (i = 0..N) and suffix ``suf[i] = W_{N:i+1}`` (i = 0..N) products."""
+
+    pre: list[np.ndarray]
+    suf: list[np.ndarray]
+
+
+def _products(ws: Sequence[np.ndarray]) -> _Products:
+    pre = [np.eye(ws[0].shape[1])]
+    for w in ws:
+        pre.append(w @ pre[-1])
+    suf = [np.eye(ws[-1].shape[0])]
+    for w in reversed(ws):
+        suf.append(suf[-1] @ w)
+    return _Products(pre=pre, suf=suf[::-1])
+
+
+def _validated(weights, X, Y) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    ws = as_weights(weights)
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    return ws, X, Y
+
+
+def _offsets(ws: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([w.size for w in ws])])
+
+
+def _residual_moment(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
+    """``E = (W_{N:1} X - Y) X^T = W_{N:1} Σ_XX - Σ_YX`` of shape ``(d_y, d_x)``."""
+    return prod.pre[-1] @ sxx - syx
+
+
+# --------------------------------------------------------------------------- Hessian
+
+
+def _block_view(h: np.ndarray, off: np.ndarray, j: int, i: int, d: tuple[int, ...]) -> np.ndarray:
+    """Block ``(j, i)`` of ``h`` as a writable 4-D view ``(d_j, d_{j-1}, d_i, d_{i-1})`` (never a copy)."""
+    view = h[off[j - 1] : off[j], off[i - 1] : off[i]].reshape(d[j], d[j - 1], d[i], d[i - 1])
+    if view.flags.owndata:  # splitting axes of a strided view is always a view; guard anyway
+        raise RuntimeError("internal error: Hessian block reshape returned a copy")
+    return view
+
+
+def _assemble(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
+    """Closed-form Hessian of Prop. 3 (trusted input, moments ``Σ_XX``, ``Σ_YX``)."""
+    n = len(ws)
+    d = dims_of(ws)
+    prod = _products(ws)
+    off = _offsets(ws)
+    e_t = _residual_moment(prod, sxx, syx).T  # X R^T, shape (d_x, d_y)
+    h = np.empty((off[-1], off[-1]))
+    # z[i] = W_{i-1:1} Σ_XX (row factor of the Gauss-Newton blocks); lt[i] = W_{N:i+1}^T.
+    z = [prod.pre[i - 1] @ sxx for i in range(1, n + 1)]
+    for j in range(1, n + 1):
+        lj = prod.suf[j]
+        pre_j = prod.pre[j - 1]
+        for i in range(1, j + 1):
+            a = prod.suf[i].T @ lj  # (d_i, d_j)
+            c = z[i - 1] @ pre_j.T  # (d_{i-1}, d_{j-1})
+            # block (j, i): rows (b, c') of W_j, columns (e, a') of W_i
+            view = _block_view(h, off, j, i, d)
+            np.multiply(a.T[:, None, :, None], c.T[None, :, None, :], out=view)
+            if i < j:
+                m = prod.pre[i - 1] @ e_t @ lj  # (d_{i-1}, d_j)
+                b = _chain(ws, j - 1, i + 1, d[i])  # (d_{j-1}, d_i)
+                view += m.T[:, None, None, :] * b[None, :, :, None]
+                h[off[i - 1] : off[i], off[j - 1] : off[j]] = h[off[j - 1] : off[j], off[i - 1] : off[i]].T
+    return h
+
+
+def hessian(weights: Sequence, X, Y) -> np.ndarray:
+    """Exact Hessian of ``L(W) = 1/2 ||Y - W_{N:1} X||_F^2``, from the closed form of Prop. 3 of [CLC].
+
+    MATH.md §7 (block formulas); MATH-DETAILS.md §6. No finite differences, no automatic
+    differentiation: each of the ``N(N+1)/2`` blocks is a Kronecker-type outer product of small
+    matrices (see the module docstring), written in place into the output.
+
+    Parameters
+    ----------
+    weights : list ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : array ``(d_x, m)``; Y : array ``(d_y, m)``.
+
+    Returns
+    -------
+    ndarray of shape ``(P, P)``, ``P = sum_i d_i d_{i-1}``, symmetric, in the parameter order
+    ``concat(W_1.ravel(), ..., W_N.ravel())`` (C order).
+
+    Notes
+    -----
+    Cost: ``O(P^2)`` memory writes plus ``O(N^2)`` small matrix products; the data enter only
+    through ``X X^T`` and ``Y X^T``. ``P = 10^4`` assembles in about a second (see
+    ``benchmarks/bench_hessian.py``).
+    """
+    ws, X, Y = _validated(weights, X, Y)
+    return _assemble(ws, X @ X.T, Y @ X.T)
+
+
+def _as_direction(v, ws: list[np.ndarray]) -> list[np.ndarray]:
+    n_par = sum(w.size for w in ws)
+    if isinstance(v, np.ndarray) or not isinstance(v, Sequence):
+        flat = as_finite_array(v, "v", ndim=1)
+        if flat.size != n_par:
+            raise ValueError(f"v must have length P = sum d_i d_(i-1) = {n_par}, got shape {flat.shape}")
+        off = _offsets(ws)
+        return [flat[off[k] : off[k + 1]].reshape(w.shape) for k, w in enumerate(ws)]
+    vs = as_weights(v, "v")
+    if len(vs) != len(ws) or any(a.shape != w.shape for a, w in zip(vs, ws, strict=True)):
+        raise ValueError(f"v must be shaped like the weights {[w.shape for w in ws]}, got {[a.shape for a in vs]}")
+    return vs
+
+
+def _hvp(ws: list[np.ndarray], vs: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
+    """Directional derivative of ``G_i = W_{N:i+1}^T E W_{i-1:1}^T`` along ``V`` (forward mode)."""
+    n = len(ws)
+    prod = _products(ws)
+    dpre = [np.zeros_like(prod.pre[0])]  # d W_{i:1}
+    for k in range(n):
+        dpre.append(ws[k] @ dpre[-1] + vs[k] @ prod.pre[k])
+    dsuf = [np.zeros_like(prod.suf[n])]  # d W_{N:i+1}, built from i = N down to 0
+    for k in range(n - 1, -1, -1):
+        dsuf.append(dsuf[-1] @ ws[k] + prod.suf[k + 1] @ vs[k])
+    dsuf = dsuf[::-1]
+    e = _residual_moment(prod, sxx, syx)
+    de = dpre[-1] @ sxx
+    return [
+        dsuf[i].T @ e @ prod.pre[i - 1].T + prod.suf[i].T @ de @ prod.pre[i - 1].T + prod.suf[i].T @ e @ dpre[i - 1].T
+        for i in range(1, n + 1)
+    ]
+
+
+def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.ndarray]:
+    """Hessian-vector product ``∇²L(W) v`` without forming the Hessian (Prop. 3 of [CLC]; MATH.md §7).
+
+    Computed in closed form as the directional derivative of the gradient
+    ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T`` (MATH.md §2) along ``v``, with
+    forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix.
+
+    Parameters
+    ----------
+    weights : list ``[W_1, ..., W_N]``.
+    X : array ``(d_x, m)``; Y : array ``(d_y, m)``.
+    v : flat array of length ``P`` (parameter order of :func:`hessian`) or a list shaped like
+        ``weights``.
+
+    Returns
+    -------
+    Same form as ``v``: a flat array of length ``P`` or a list of arrays.
+    """
+    ws, X, Y = _validated(weights, X, Y)
+    flat_in = isinstance(v, np.ndarray) or not isinstance(v, Sequence)
+    vs = _as_direction(v, ws)
+    out = _hvp(ws, vs, X @ X.T, Y @ X.T)
+    return np.concatenate([o.ravel() for o in out]) if flat_in else out
+
+
+def _batched_gradient(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
+    """Gradient for a batch of weights ``(K, d_i, d_{i-1})`` (moments only)."""
+    n = len(ws)
+    k = ws[0].shape[0]
+    pre = [np.broadcast_to(np.eye(ws[0].shape[2]), (k, ws[0].shape[2], ws[0].shape[2]))]
+    for w in ws:
+        pre.append(w @ pre[-1])
+    left = pre[-1] @ sxx - syx
+    grads: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+    for i in range(n - 1, -1, -1):
+        grads[i] = left @ np.swapaxes(pre[i], 1, 2)
+        left = np.swapaxes(ws[i], 1, 2) @ left
+    return grads
+
+
+def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) -> np.ndarray:
+    """**Reference only**: central finite differences of the gradient, ``(g(W + εe_k) - g(W - εe_k)) / 2ε``.
+
+    For tests and benchmarks; :func:`hessian` never uses it. Costs ``2P`` gradient evaluations
+    (batched ``chunk`` directions at a time) and has error ``O(ε²)`` plus ``O(u/ε)`` round-off.
+    The result is symmetrized.
+
+    Parameters
+    ----------
+    weights, X, Y : as in :func:`hessian`.
+    eps : float, keyword-only
+        Step; the default suits weights and data of order one.
+    chunk : int, keyword-only
+        Number of directions per batched gradient evaluation (memory ``~ chunk * P``).
+    """
+    ws, X, Y = _validated(weights, X, Y)
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite positive number, got {eps!r}")
+    sxx, syx = X @ X.T, Y @ X.T
+    off = _offsets(ws)
+    n_par = int(off[-1])
+    flat = np.concatenate([w.ravel() for w in ws])
+    cols = []
+    for start in range(0, n_par, chunk):
+        idx = np.arange(start, min(start + chunk, n_par))
+        pert = np.zeros((idx.size, n_par))
+        pert[np.arange(idx.size), idx] = eps
+        diffs = []
+        for sign in (1.0, -1.0):
+            batch = flat[None, :] + sign * pert
+            wb = [batch[:, off[k] : off[k + 1]].reshape(-1, *w.shape) for k, w in enumerate(ws)]
+            g = _batched_gradient(wb, sxx, syx)
+            diffs.append(np.concatenate([gi.reshape(idx.size, -1) for gi in g], axis=1))
+        cols.append((diffs[0] - diffs[1]) / (2 * eps))
+    h = np.concatenate(cols, axis=0).T
+    return 0.5 * (h + h.T)
+
+
+# --------------------------------------------------------------------------- inertia
+
+
+@dataclass(frozen=True)
+class Inertia:
+    """Numbers of positive, negative and zero eigenvalues of the Hessian (MATH-DETAILS.md §1).
+
+    Attributes
+    ----------
+    n_pos, n_neg, n_zero : counts, ``n_pos + n_neg + n_zero = P``.
+    tol : eigenvalues with ``|λ| <= tol`` count as zero.
+    gap : ``min{|λ| : |λ| > tol} / max{|λ| : |λ| <= tol}`` (``inf`` if either set is empty):
+        how cleanly the zero eigenvalues separate from the rest; trust the counts when it is large
+        (at points critical to machine precision it is typically ``> 1e8``).
+    eigenvalues : all eigenvalues, ascending.
+    """
+
+    n_pos: int
+    n_neg: int
+    n_zero: int
+    tol: float = field(repr=False)
+    gap: float
+    eigenvalues: np.ndarray = field(repr=False)
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        """``(n_pos, n_neg, n_zero)``."""
+        return (self.n_pos, self.n_neg, self.n_zero)
+
+
+def _hessian_scale(ws: Sequence[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> float:
+    """Size of the Hessian blocks without cancellations (Frobenius norms of their factors).
+
+    ``max_{i<=j} ||W_{N:i+1}|| ||W_{N:j+1}|| ||W_{i-1:1} Σ_XX W_{j-1:1}^T||
+    + [i<j] ||W_{i-1:1}|| ||E|| ||W_{N:j+1}|| ||W_{j-1:i+1}||``: round-off in the assembled
+    Hessian is a small multiple of ``eps`` times this, even where the Hessian itself vanishes.
+    """
+    n = len(ws)
+    prod = _products(ws)
+    e_norm = float(np.linalg.norm(_residual_moment(prod, sxx, syx)))
+    fro = np.linalg.norm
+    pre = [float(fro(p)) for p in prod.pre]
+    suf = [float(fro(p)) for p in prod.suf]
+    s_norm = float(fro(sxx))
+    best = 0.0
+    for j in range(1, n + 1):
+        for i in range(1, j + 1):
+            v = suf[i] * suf[j] * pre[i - 1] * s_norm * pre[j - 1]
+            if i < j:
+                v += pre[i - 1] * e_norm * suf[j] * float(fro(_chain(ws, j - 1, i + 1, ws[i - 1].shape[0])))
+            best = max(best, v)
+    return best
+
+
+def _default_tol(eigs: np.ndarray, scale: float) -> float:
+    top = float(np.max(np.abs(eigs))) if eigs.size else 0.0
+    return 1e3 * eigs.size * np.finfo(float).eps * max(top, scale)
+
+
+def _inertia_from_eigs(eigs: np.ndarray, tol: float | None, scale: float) -> Inertia:
+    t = _default_tol(eigs, scale) if tol is None else float(tol)
+    if not (np.isfinite(t) and t >= 0):
+        raise ValueError(f"tol must be a finite nonnegative number, got {tol!r}")
+    a = np.abs(eigs)
+    small, big = a[a <= t], a[a > t]
+    if small.size == 0 or big.size == 0 or float(np.max(small)) == 0.0:
+        gap = np.inf
+    else:
+        gap = float(np.min(big)) / float(np.max(small))
+    return Inertia(
+        n_pos=int(np.sum(eigs > t)),
+        n_neg=int(np.sum(eigs < -t)),
+        n_zero=int(small.size),
+        tol=t,
+        gap=gap,
+        eigenvalues=eigs,
+    )
+
+
+def inertia(weights: Sequence, X, Y, *, tol: float | None = None) -> Inertia:
+    """Inertia ``(n_+, n_-, n_0)`` of the Hessian of the loss (MATH.md §7; Prop. 3-5 of [CLC]).
+
+    Parameters
+    ----------
+    weights : list ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)``.
+    tol : float or None, keyword-only
+        Eigenvalues with ``|λ| <= tol`` count as zero. Default (scale-aware):
+        ``tol = 1e3 * P * eps * max(max|λ|, h)`` with ``eps`` the float64 machine epsilon and
+        ``h`` the size of the Hessian blocks computed without cancellations (products of the
+        norms of their factors): a safety factor of 1000 over the round-off of the assembly and
+        the backward error ``~ P eps ||H||`` of the symmetric eigensolver. The ``h`` term matters
+        where the Hessian vanishes in exact arithmetic (e.g. ``W = 0`` for ``N >= 3``): there
+        ``max|λ|`` is itself round-off. At points that are critical to machine precision the
+        zero eigenvalues are ``~1e-13`` relative; at numerically converged points (gradient
+        ``g``) they are perturbed by ``O(g)``, so pass a larger ``tol`` and look at
+        :attr:`Inertia.gap`.
+
+    Returns
+    -------
+    Inertia
+    """
+    ws, X, Y = _validated(weights, X, Y)
+    sxx, syx = X @ X.T, Y @ X.T
+    eigs = np.linalg.eigvalsh(_assemble(ws, sxx, syx))
+    return _inertia_from_eigs(eigs, tol, _hessian_scale(ws, sxx, syx))
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _numerical_rank(a: np.ndarray, rank_tol: float) -> int:
+    if a.size == 0:
+        return 0
+    sv = np.linalg.svd(a, compute_uv=False)
+    return int(np.sum(sv > rank_tol * sv[0])) if sv[0] > 0 else 0
+
+
+def pairing_criterion(
+    weights: Sequence, X, Y, r: int, *, rank_tol: float = 1e-8, zero_tol: float = 1e-8
+) -> tuple[int, int] | None:
+    """The pairing criterion of MATH-DETAILS.md §7 (MATH.md §7) for top-``S`` saddles with ``r < r_max``.
+
+    Returns the first pair ``(h, k)``, ``1 <= h < k <= N``, with ``rank W_{k-1:h+1} > r`` and
+    ``W_{h-1:1} X R^T W_{N:k+1} != 0`` (``R = W_{N:1} X - Y``, empty products are identities),
+    or ``None`` when there is no such pair. The criterion says the critical point is a strict
+    saddle iff a pair exists (verified numerically in MATH-DETAILS.md §7, not fully proved).
+
+    Parameters
+    ----------
+    weights, X, Y : as in :func:`hessian`.
+    r : int
+        ``|S|`` = rank of the end-to-end map.
+    rank_tol : float, keyword-only
+        Singular values ``> rank_tol * sigma_max`` count towards the rank.
+    zero_tol : float, keyword-only
+        ``W_{h-1:1} X R^T W_{N:k+1}`` counts as nonzero when its Frobenius norm exceeds
+        ``zero_tol * ||W_{h-1:1}|| ||X R^T|| ||W_{N:k+1}||`` (spectral norms; no cancellation scale).
+    """
+    ws, X, Y = _validated(weights, X, Y)
+    prod = _products(ws)
+    e_t = _residual_moment(prod, X @ X.T, Y @ X.T).T
+    n = len(ws)
+    d = dims_of(ws)
+    e_norm = _norm2(e_t)
+    for h in range(1, n + 1):
+        for k in range(h + 1, n + 1):
+            if _numerical_rank(_chain(ws, k - 1, h + 1, d[h]), rank_tol) <= r:
+                continue
+            left, right = prod.pre[h - 1], prod.suf[k]
+            m = left @ e_t @ right
+            scale = _norm2(left) * e_norm * _norm2(right)
+            if m.size and scale > 0 and float(np.linalg.norm(m)) > zero_tol * scale:
+                return (h, k)
+    return None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Verdict of :func:`classification`.
+
+    Attributes
+    ----------
+    kind : ``"global_minimum"``, ``"strict_saddle"``, ``"non_strict_saddle"`` or ``"not_critical"``.
+    gradient_norm : ``||∇L|| / scale`` (relative, see :func:`classify`).
+    index_set : 0-based ``S`` (empty tuple when not critical).
+    rule : which theoretical rule decided (MATH.md §7).
+    inertia : Hessian inertia used for the cross-check (None if not computed).
+    """
+
+    kind: str
+    gradient_norm: float
+    index_set: tuple[int, ...] = ()
+    rule: str = ""
+    inertia: Inertia | None = field(default=None, repr=False)
+
+
+def _theory_verdict(ws, X, Y, S: tuple[int, ...], r_max: int, d_y: int, rank_tol: float, zero_tol: float):
+    r = len(S)
+    top = S == tuple(range(r))
+    if top and r == min(r_max, d_y):
+        return "global_minimum", "|S| = r_max and S top => global minimum ([AMG]; MATH.md §7)"
+    if not top:
+        return "strict_saddle", f"S not top (inv(S) = {inversion_number(S, d_y)}) => strict saddle (MATH.md §7)"
+    pair = pairing_criterion(ws, X, Y, r, rank_tol=rank_tol, zero_tol=zero_tol)
+    if pair is None:
+        return "non_strict_saddle", "top S, r < r_max, no (h, k) pair in the pairing criterion => non-strict"
+    return "strict_saddle", f"top S, r < r_max, pairing criterion holds at (h, k) = {pair} => strict"
+
+
+def classification(
+    weights: Sequence,
+    X,
+    Y,
+    *,
+    tol: float | None = None,
+    gtol: float = 1e-8,
+    ptol: float = 1e-6,
+    rank_tol: float | None = None,
+    zero_tol: float | None = None,
+    check_hessian: bool = True,
+) -> Classification:
+    """Classify a point as global minimum, strict or non-strict saddle, or not critical.
+
+    See :func:`classify` (which returns only the ``kind``) for the procedure.
+
+    Returns
+    -------
+    Classification
+    """
+    ws, X, Y = _validated(weights, X, Y)
+    for name, val in (("gtol", gtol), ("ptol", ptol), ("rank_tol", rank_tol), ("zero_tol", zero_tol)):
+        if val is not None and not (np.isfinite(val) and val > 0):
+            raise ValueError(f"{name} must be a finite positive number, got {val!r}")
+    summary = check_data(X, Y, dims_of(ws), allow_non_filling=True)
+    sxx, syx = X @ X.T, Y @ X.T
+    prod = _products(ws)
+    e = _residual_moment(prod, sxx, syx)
+    grads = [prod.suf[i].T @ e @ prod.pre[i - 1].T for i in range(1, len(ws) + 1)]
+    gnorm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+    scale = _gradient_scale(ws, sxx, syx)
+    g_rel = gnorm / scale if scale > 0 else (0.0 if gnorm == 0 else np.inf)
+    if g_rel > gtol:
+        return Classification(kind="not_critical", gradient_norm=g_rel, rule=f"relative gradient {g_rel:.2e} > gtol")
+    red = reduce_data(X, Y)
+    S, perr = identify_index_set(_reduced_product(ws, red), red.singular_values)
+    if perr > ptol or len(S) > summary.r_max:
+        raise RuntimeError(
+            f"the gradient is small (relative {g_rel:.1e} <= gtol={gtol:g}) but the end-to-end map matches no "
+            f"critical index set: nearest S={S} with product error {perr:.2e} > ptol={ptol:g} (relative to s_1); "
+            "Assumption 3/4 of [CLC] may be nearly violated, or the point is only approximately critical"
+        )
+    loose = max(1e-8, float(np.sqrt(g_rel)))  # relative tolerances widened for approximately critical points
+    rank_tol = loose if rank_tol is None else rank_tol
+    zero_tol = loose if zero_tol is None else zero_tol
+    kind, rule = _theory_verdict(ws, X, Y, S, summary.r_max, red.singular_values.size, rank_tol, zero_tol)
+    inert = None
+    if check_hessian:
+        eigs = np.linalg.eigvalsh(_assemble(ws, sxx, syx))
+        h_scale = _hessian_scale(ws, sxx, syx)
+        if tol is None:  # machine tolerance, widened for points that are only approximately critical
+            top = max(float(np.max(np.abs(eigs))), h_scale)
+            tol = max(_default_tol(eigs, h_scale), np.sqrt(g_rel) * top)
+        inert = _inertia_from_eigs(eigs, tol, h_scale)
+        hess_kind = "strict_saddle" if inert.n_neg > 0 else "psd"
+        consistent = (kind == "strict_saddle") == (hess_kind == "strict_saddle")
+        if not consistent:
+            raise RuntimeError(
+                f"theory and Hessian disagree at S={S}: theory says {kind!r} ({rule}); the Hessian inertia "
+                f"(n+, n-, n0) = {inert.as_tuple()} with tol={inert.tol:.2e} (gap {inert.gap:.1e}) says "
+                f"{'strict saddle (n- > 0)' if hess_kind == 'strict_saddle' else 'positive semidefinite (n- = 0)'}. "
+                "Increase tol if the point is only approximately critical, or adjust rank_tol/zero_tol."
+            )
+    return Classification(kind=kind, gradient_norm=g_rel, index_set=S, rule=rule, inertia=inert)
+
+
+def classify(
+    weights: Sequence,
+    X,
+    Y,
+    *,
+    tol: float | None = None,
+    gtol: float = 1e-8,
+    ptol: float = 1e-6,
+    rank_tol: float | None = None,
+    zero_tol: float | None = None,
+    check_hessian: bool = True,
+) -> str:
+    """Classify a point: ``"global_minimum"``, ``"strict_saddle"``, ``"non_strict_saddle"`` or ``"not_critical"``.
+
+    Prop. 4 of [CLC], the second-order analysis of [AMG] and the pairing criterion
+    (MATH.md §7; MATH-DETAILS.md §7). Procedure:
+
+    1. **Criticality.** ``g_rel = ||∇L|| / sqrt(sum_i (||W_{N:i+1}|| ||W_{i-1:1}|| e)^2)`` with
+       ``e = ||W_{N:1}|| ||Σ_XX|| + ||Σ_YX||`` (spectral norms): the gradient relative to the
+       size its terms would have without cancellation. If ``g_rel > gtol`` the point is
+       ``"not_critical"``. (Hence tiny nonzero weights near the critical point 0 are not
+       critical: the test is scale-invariant.)
+    2. **Index set.** ``S`` from the reduced end-to-end map (:func:`dlnlib.critical.identify_index_set`),
+       required to match ``I_S Σ̄`` to ``ptol`` relative to ``s_1``, else ``RuntimeError``.
+    3. **Theory.** ``|S| = r_max`` and ``S`` top: global minimum; ``S`` not top: strict saddle;
+       ``S`` top with ``|S| < r_max``: strict iff the :func:`pairing_criterion` finds a pair
+       (numerical rank with ``rank_tol``, zero test with ``zero_tol``, both relative; default
+       ``max(1e-8, sqrt(g_rel))`` for the same reason as ``tol`` below). A rule based on ranks
+       of partial products alone cannot decide this (MATH.md §7).
+    4. **Cross-check** (``check_hessian=True``): Hessian inertia with tolerance ``tol``;
+       strict saddle iff ``n_- > 0``. A disagreement raises ``RuntimeError`` describing both
+       verdicts (never a silent pick). Default ``tol = max(t_machine, sqrt(g_rel) * s)`` where
+       ``t_machine`` is the default of :func:`inertia` and ``s = max(max|λ|, h)`` its scale: at a
+       distance ``δ`` from the critical set the zero eigenvalues move by ``O(δ)`` and
+       ``δ = O(g_rel κ)``, so the ``sqrt`` term covers condition numbers ``κ`` up to
+       ``g_rel^{-1/2}`` (a heuristic; at points critical to machine precision it is ``~1e-8 s``).
+
+    Parameters
+    ----------
+    weights : list ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)`` satisfying
+        Assumptions 1-3 of [CLC] (non-filling widths allowed).
+    tol, gtol, ptol, rank_tol, zero_tol : float, keyword-only
+        Tolerances described above.
+    check_hessian : bool, keyword-only
+        Compute the Hessian inertia and cross-check (costs one ``P x P`` eigendecomposition).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid weights or data.
+    RuntimeError
+        Theory and Hessian disagree, or a critical point matches no index set.
+
+    Examples
+    --------
+    The report example of MATH.md §7 (dims 5-4-4-5, ``S = {1, 2, 3}``):
+
+    >>> import numpy as np
+    >>> from dlnlib.critical import critical_point
+    >>> from dlnlib.hessian import classify, inertia
+    >>> g = np.random.default_rng(0)
+    >>> X = g.standard_normal((5, 1000))
+    >>> Y = np.diag([5.0, 4, 3, 2, 1]) @ X + 0.1 * g.standard_normal((5, 1000))
+    >>> tight = critical_point(X, Y, (5, 4, 4, 5), (0, 1, 2))
+    >>> inertia(tight, X, Y).as_tuple(), classify(tight, X, Y)
+    ((21, 0, 35), 'non_strict_saddle')
+    >>> strict = critical_point(X, Y, (5, 4, 4, 5), (0, 1, 2), complement=[None, np.ones((1, 1)), None])
+    >>> inertia(strict, X, Y).as_tuple(), classify(strict, X, Y)
+    ((23, 2, 31), 'strict_saddle')
+    """
+    return classification(
+        weights,
+        X,
+        Y,
+        tol=tol,
+        gtol=gtol,
+        ptol=ptol,
+        rank_tol=rank_tol,
+        zero_tol=zero_tol,
+        check_hessian=check_hessian,
+    ).kind
