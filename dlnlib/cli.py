@@ -167,8 +167,15 @@ def _execute(chapter: ChapterSource, out_nb: Path, params: dict[str, Any], figur
             report_mode=False,
         )
     except pm.PapermillExecutionError as exc:
+        first_line = ""
+        try:
+            cells = json.loads(out_nb.read_text())["cells"]
+            cell = next(c for c in cells if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+            first_line = "".join(cell["source"]).strip().splitlines()[0]
+        except (OSError, ValueError, IndexError, KeyError, StopIteration):
+            pass
         raise RuntimeError(
-            f"chapter {chapter.name} failed in cell {exc.exec_count} (cell index {exc.cell_index}): "
+            f"chapter {chapter.name} failed in cell {exc.exec_count} (`{first_line}`): "
             f"{exc.ename}: {exc.evalue}\n(the partially executed notebook is {out_nb})"
         ) from None
     finally:
