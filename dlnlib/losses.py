@@ -1,0 +1,655 @@
+"""Convex losses of the end-to-end matrix, pure and spurious critical points, bad local minima.
+
+MATH.md §11; MATH-DETAILS.md §9 ([TKB]). The network loss is the composite ``L = ℓ ∘ μ`` with
+``μ(W) = W_{N:1} = W_N ... W_1`` (the "functional" form: data whitened, ``X = I``) and ``ℓ`` a
+smooth convex function of the end-to-end matrix ``A`` of shape ``(d_y, d_x)``.
+
+* :class:`SquareLoss` ``1/2 ||A - U||_F^2`` (with ``X = I`` this is the loss of [CLC], MATH.md §1);
+* :class:`WeightedLogCoshLoss` ``Σ Λ_ij log cosh(A_ij - U_ij)`` (smooth, convex, not quadratic);
+* :class:`HuberLoss` (convex, ``C^1`` with a piecewise-constant Hessian).
+
+Each loss has ``value(A)``, ``grad(A)`` (shape ``(d_y, d_x)``) and ``hess(A)`` (shape
+``(d_y d_x, d_y d_x)``, C-order ``vec``). The composite gradient is
+``∇_{W_i} L = W_{N:i+1}^T G W_{i-1:1}^T`` with ``G = ℓ'(W_{N:1})`` and the composite Hessian has the
+block structure of MATH.md §7 with ``X = I`` and the residual ``R`` replaced by ``G``.
+
+Functional space ([TKB]): ``M_r = {A : rank A <= r}``, ``r = r_max = min(d_0, ..., d_N)``; the
+architecture is *filling* if ``r_max = min(d_x, d_y)`` (then ``M_r`` is the whole matrix space).
+
+References
+----------
+[TKB] M. Trager, K. Kohn, J. Bruna, *Pure and Spurious Critical Points: a Geometric Study of Linear
+Networks*, ICLR 2020 (arXiv:1910.01671).
+[CLC] Y. Chitour, Z. Liao, R. Couillet, arXiv:1811.03568.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
+from .model import _chain, _check_dims, _gradient_from_e, random_weights
+
+__all__ = [
+    "EndToEndLoss",
+    "HuberLoss",
+    "LocalMinimaSearch",
+    "LocalMinimumCertificate",
+    "SquareLoss",
+    "WeightedLogCoshLoss",
+    "certify_local_minimum",
+    "classify_pure_spurious",
+    "composite_gradient",
+    "composite_hessian",
+    "composite_loss",
+    "is_filling",
+    "local_minima_search",
+    "symmetry_tangent_space",
+]
+
+
+# --------------------------------------------------------------------------- losses of A
+
+
+@runtime_checkable
+class EndToEndLoss(Protocol):
+    """A smooth convex loss ``ℓ`` of the end-to-end matrix ``A`` of shape ``target.shape``."""
+
+    target: np.ndarray
+
+    def value(self, A) -> float: ...
+
+    def grad(self, A) -> np.ndarray: ...
+
+    def hess(self, A) -> np.ndarray: ...
+
+
+def _as_target(target) -> np.ndarray:
+    t = as_finite_array(target, "target", ndim=2)
+    t = t.copy()
+    t.setflags(write=False)
+    return t
+
+
+class _ElementwiseLoss:
+    """Shared checks for losses ``Σ_ij f_ij(A_ij - U_ij)``."""
+
+    target: np.ndarray
+
+    def _residual(self, A) -> np.ndarray:
+        A = as_finite_array(A, "A", ndim=2)
+        if A.shape != self.target.shape:
+            raise ValueError(f"A must have the target's shape {self.target.shape} (d_y, d_x), got {A.shape}")
+        return A - self.target
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(d_y, d_x)``."""
+        return self.target.shape  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, eq=False)
+class SquareLoss(_ElementwiseLoss):
+    """``ℓ(A) = 1/2 ||A - U||_F^2`` (``U = target``): the loss of [CLC] with ``X = I`` (MATH.md §1).
+
+    ``grad = A - U``; ``hess = I``. With whitened data ``X = I`` the composite loss is
+    :func:`dlnlib.model.loss` with ``Y = U``.
+    """
+
+    target: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "target", _as_target(self.target))
+
+    def __repr__(self) -> str:
+        return f"SquareLoss(target shape={self.target.shape})"
+
+    def value(self, A) -> float:
+        r = self._residual(A)
+        return 0.5 * float(np.sum(r * r))
+
+    def grad(self, A) -> np.ndarray:
+        return self._residual(A)
+
+    def hess(self, A) -> np.ndarray:
+        self._residual(A)
+        return np.eye(self.target.size)
+
+
+def _log_cosh(x: np.ndarray) -> np.ndarray:
+    """``log cosh x = |x| + log1p(exp(-2|x|)) - log 2``, without overflow."""
+    a = np.abs(x)
+    return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightedLogCoshLoss(_ElementwiseLoss):
+    """``ℓ(A) = Σ_ij Λ_ij log cosh(A_ij - U_ij)`` with ``U = target``, ``Λ = weights >= 0``.
+
+    Smooth and convex, not quadratic ([TKB]'s setting for bad minima of non-filling networks,
+    MATH-DETAILS.md §9): ``grad = Λ ⊙ tanh(A - U)``, ``hess = diag(vec(Λ ⊙ sech²(A - U)))``.
+    """
+
+    target: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "target", _as_target(self.target))
+        lam = as_finite_array(self.weights, "weights (Lambda)", ndim=2)
+        if lam.shape != self.target.shape:
+            raise ValueError(f"weights (Lambda) must have the target's shape {self.target.shape}, got {lam.shape}")
+        if np.any(lam < 0):
+            raise ValueError(f"weights (Lambda) must be non-negative (for convexity), got min {lam.min():g}")
+        lam = lam.copy()
+        lam.setflags(write=False)
+        object.__setattr__(self, "weights", lam)
+
+    def __repr__(self) -> str:
+        lo, hi = self.weights.min(), self.weights.max()
+        return f"WeightedLogCoshLoss(target shape={self.target.shape}, weights range=[{lo:g}, {hi:g}])"
+
+    def value(self, A) -> float:
+        return float(np.sum(self.weights * _log_cosh(self._residual(A))))
+
+    def grad(self, A) -> np.ndarray:
+        return self.weights * np.tanh(self._residual(A))
+
+    def hess(self, A) -> np.ndarray:
+        t = np.tanh(self._residual(A))
+        return np.diag((self.weights * (1.0 - t * t)).ravel())
+
+
+@dataclass(frozen=True, eq=False)
+class HuberLoss(_ElementwiseLoss):
+    """Huber loss ``Σ_ij h(A_ij - U_ij)``, ``h(r) = r²/2`` if ``|r| <= delta`` else ``delta (|r| - delta/2)``.
+
+    Convex and ``C^1`` but not ``C^2``: ``hess`` returns ``diag(1{|r| < delta})``, the Hessian
+    wherever it exists (everywhere except ``|r_ij| = delta``).
+    """
+
+    target: np.ndarray
+    delta: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "target", _as_target(self.target))
+        object.__setattr__(self, "delta", check_positive(self.delta, "delta"))
+
+    def __repr__(self) -> str:
+        return f"HuberLoss(target shape={self.target.shape}, delta={self.delta:g})"
+
+    def value(self, A) -> float:
+        r = np.abs(self._residual(A))
+        d = self.delta
+        return float(np.sum(np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))))
+
+    def grad(self, A) -> np.ndarray:
+        return np.clip(self._residual(A), -self.delta, self.delta)
+
+    def hess(self, A) -> np.ndarray:
+        r = self._residual(A)
+        return np.diag((np.abs(r) < self.delta).astype(float).ravel())
+
+
+# --------------------------------------------------------------------------- composite functions
+
+
+def _check_loss(ws: list[np.ndarray], ell) -> None:
+    if not isinstance(ell, EndToEndLoss):
+        raise TypeError(
+            f"ell must have value/grad/hess methods and a target (an EndToEndLoss), got {type(ell).__name__}"
+        )
+    shape = (ws[-1].shape[0], ws[0].shape[1])
+    if tuple(ell.target.shape) != shape:
+        raise ValueError(
+            f"the network maps R^{shape[1]} to R^{shape[0]}, so ell needs a target of shape {shape} (d_y, d_x), "
+            f"got {tuple(ell.target.shape)}"
+        )
+
+
+def _validated(weights, ell) -> list[np.ndarray]:
+    ws = as_weights(weights)
+    _check_loss(ws, ell)
+    return ws
+
+
+def _e2e(ws: Sequence[np.ndarray]) -> np.ndarray:
+    return _chain(ws, len(ws), 1, ws[0].shape[1])
+
+
+def composite_loss(weights: Sequence, ell: EndToEndLoss) -> float:
+    """``L(W) = ℓ(W_{N:1})`` ([TKB]; MATH.md §11)."""
+    ws = _validated(weights, ell)
+    return float(ell.value(_e2e(ws)))
+
+
+def composite_gradient(weights: Sequence, ell: EndToEndLoss) -> list[np.ndarray]:
+    """Gradient of ``ℓ ∘ μ``: ``∇_{W_i} L = W_{N:i+1}^T G W_{i-1:1}^T``, ``G = ℓ'(W_{N:1})``.
+
+    The chain rule with ``dμ(W)[Δ] = Σ_i W_{N:i+1} Δ_i W_{i-1:1}``; for :class:`SquareLoss` it is
+    :func:`dlnlib.model.gradient` with ``X = I``, ``Y = U`` (MATH.md §2). Returns a list shaped
+    like ``weights``.
+    """
+    ws = _validated(weights, ell)
+    return _gradient_from_e(ws, ell.grad(_e2e(ws)))
+
+
+def _offsets(dims: tuple[int, ...]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([dims[i] * dims[i - 1] for i in range(1, len(dims))])])
+
+
+def _hessian_trusted(ws: list[np.ndarray], ell) -> np.ndarray:
+    n = len(ws)
+    d = dims_of(ws)
+    off = _offsets(d)
+    pre = [np.eye(d[0])]  # pre[i] = W_{i:1}
+    for w in ws:
+        pre.append(w @ pre[-1])
+    suf = [np.eye(d[-1])]  # built backwards: suf[i] = W_{N:i+1}
+    for w in reversed(ws):
+        suf.append(suf[-1] @ w)
+    suf = suf[::-1]
+    A = pre[-1]
+    G = ell.grad(A)
+    H = ell.hess(A)
+    # Gauss-Newton part J^T H_ell J, J_i = W_{N:i+1} ⊗ W_{i-1:1}^T (C-order vec of W_{N:i+1} Δ_i W_{i-1:1})
+    J = np.concatenate([np.kron(suf[i + 1], pre[i].T) for i in range(n)], axis=1)
+    hess = J.T @ H @ J
+    # second-order part <G, d²μ[Δ, Δ]>: block (j, i), i < j, H_ji[(b,c),(e,a)] = M_ab B_ce,
+    # M = W_{i-1:1} G^T W_{N:j+1}, B = W_{j-1:i+1} (MATH.md §7 with X = I and R -> G)
+    for i in range(n):  # 0-based layer index: W_{i+1} in the paper's numbering
+        for j in range(i + 1, n):
+            M = pre[i] @ G.T @ suf[j + 1]  # (d_{i}, d_{j+1}) in 0-based widths
+            B = _chain(ws, j, i + 2, d[i + 1])  # W_{j:i+2} (1-based) = paper's W_{j-1:i+1}
+            blk = np.einsum("ab,ce->bcea", M, B).reshape(d[j + 1] * d[j], d[i + 1] * d[i])
+            hess[off[j] : off[j + 1], off[i] : off[i + 1]] += blk
+            hess[off[i] : off[i + 1], off[j] : off[j + 1]] += blk.T
+    return hess
+
+
+def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
+    """Exact Hessian of ``L = ℓ ∘ μ`` in the flat parameterization ``concat(W_1.ravel(), ...)``.
+
+    ``D²L[Δ, Δ] = D²ℓ(A)[F_1, F_1] + 2 <G, F_2>`` with ``A = W_{N:1}``, ``G = ℓ'(A)``,
+    ``F_1 = Σ_i W_{N:i+1} Δ_i W_{i-1:1}`` and ``F_2 = Σ_{i<j} W_{N:j+1} Δ_j W_{j-1:i+1} Δ_i W_{i-1:1}``:
+    the Gauss–Newton part ``J^T ∇²ℓ(A) J`` with ``J_i = W_{N:i+1} ⊗ W_{i-1:1}^T``, plus, for ``i < j``,
+    the block ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}``, ``M = W_{i-1:1} G^T W_{N:j+1}``,
+    ``B = W_{j-1:i+1}`` (and ``H_{ij} = H_{ji}^T``). This is MATH.md §7 with ``X = I`` and the
+    residual ``R = W_{N:1} X - Y`` (the gradient of the square loss, same sign) replaced by ``G``.
+
+    Returns
+    -------
+    ndarray of shape ``(P, P)``, ``P = Σ d_i d_{i-1}``, symmetric.
+    """
+    return _hessian_trusted(_validated(weights, ell), ell)
+
+
+def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate([w.ravel() for w in ws])
+
+
+def _unflatten(x: np.ndarray, dims: tuple[int, ...]) -> list[np.ndarray]:
+    off = _offsets(dims)
+    return [x[off[i - 1] : off[i]].reshape(dims[i], dims[i - 1]) for i in range(1, len(dims))]
+
+
+# --------------------------------------------------------------------------- pure / spurious
+
+
+def is_filling(dims) -> bool:
+    """Whether the widths ``(d_0, ..., d_N)`` are *filling* ([TKB]; MATH.md §11).
+
+    Filling: ``r_max = min(d_0, ..., d_N)`` equals ``min(d_x, d_y)``, so every ``d_y x d_x``
+    matrix is some ``W_{N:1}``; otherwise the functional space is the determinantal variety
+    ``{rank <= r_max}``.
+    """
+    d = _check_dims(dims)
+    return min(d) == min(d[0], d[-1])
+
+
+def _numerical_rank(A: np.ndarray, rank_tol: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    u, s, vt = np.linalg.svd(A)
+    k = int(np.sum(s > rank_tol * max(1.0, float(s[0]) if s.size else 0.0)))
+    return k, u[:, :k], s, vt[:k].T
+
+
+def classify_pure_spurious(
+    weights: Sequence,
+    ell: EndToEndLoss,
+    *,
+    tol: float = 1e-6,
+    rank_tol: float = 1e-6,
+) -> str:
+    """Classify a critical point of ``L = ℓ ∘ μ`` as ``"pure"`` or ``"spurious"`` ([TKB]; MATH.md §11).
+
+    **Definition used.** ``W`` is *pure* if ``A = μ(W) = W_{N:1}`` is a critical point of ``ℓ``
+    restricted to the functional space ``M_r = {rank <= r_max}``, in the sense that the derivative
+    of ``ℓ`` vanishes along every smooth curve in ``M_r`` through ``A``, i.e. ``G = ℓ'(A)`` is
+    orthogonal to the tangent cone of ``M_r`` at ``A``; *spurious* otherwise. Concretely, with
+    ``k = rank A`` and ``P_U``, ``P_V`` the projectors on the column and row spaces of ``A``:
+
+    * ``k = r_max``: ``A`` is a smooth point of ``M_r`` (or an interior point when filling), with
+      tangent space ``{Z : (I - P_U) Z (I - P_V) = 0}``; pure iff ``P_U G = 0`` and ``G P_V = 0``.
+      This always holds at a critical point of ``L`` (MATH-DETAILS.md §9: ``∇_{W_1} L`` and
+      ``∇_{W_N} L`` alone force it), so critical points of maximal rank are pure.
+    * ``k < r_max``: the curves ``A + tZ``, ``rank Z <= r_max - k``, stay in ``M_r`` and rank-one
+      ``Z`` span everything, so pure iff ``G = 0`` (``A`` is an unconstrained critical point of
+      ``ℓ``). For the square loss this gives MATH-DETAILS.md §9: ``|S| = r_max`` pure,
+      ``|S| < r_max`` spurious (the rank can still be increased).
+
+    The weaker reading "``A`` critical for ``ℓ`` on the manifold of matrices of its *own* rank
+    ``k``" would make *every* critical point pure (``P_U G = 0`` and ``G P_V = 0`` follow from
+    ``∇_{W_1} L = ∇_{W_N} L = 0`` whatever ``k``), so it is not the definition used.
+
+    Parameters
+    ----------
+    weights : a critical point ``[W_1, ..., W_N]`` of ``ℓ ∘ μ``.
+    ell : the loss of the end-to-end matrix.
+    tol : keyword-only; ``W`` must satisfy ``||∇L||_F <= tol`` and the test above is
+        ``||part of G that must vanish||_F <= tol``.
+    rank_tol : keyword-only; singular values above ``rank_tol * max(1, s_1)`` count for ``rank A``.
+
+    Returns
+    -------
+    str
+        ``"pure"`` or ``"spurious"``.
+
+    Raises
+    ------
+    ValueError
+        If ``W`` is not a critical point (``||∇L||_F > tol``).
+    """
+    ws = _validated(weights, ell)
+    tol = check_positive(tol, "tol")
+    rank_tol = check_positive(rank_tol, "rank_tol")
+    A = _e2e(ws)
+    G = ell.grad(A)
+    gnorm = float(np.linalg.norm(_flatten(_gradient_from_e(ws, G))))
+    if gnorm > tol:
+        raise ValueError(
+            f"pure/spurious is defined for critical points of L = ell(W_N...W_1) only; "
+            f"expected ||grad L||_F <= tol = {tol:g}, got {gnorm:.3e}"
+        )
+    r_max = min(dims_of(ws))
+    k, U, _, V = _numerical_rank(A, rank_tol)
+    if k >= r_max:
+        tangent_part = U @ (U.T @ G) + (G @ V) @ V.T - U @ (U.T @ G @ V) @ V.T
+    else:
+        tangent_part = G
+    return "pure" if float(np.linalg.norm(tangent_part)) <= tol else "spurious"
+
+
+# --------------------------------------------------------------------------- local minima
+
+
+def symmetry_tangent_space(weights: Sequence) -> np.ndarray:
+    """Orthonormal basis of the tangent space at ``W`` of its orbit under the rescaling symmetry.
+
+    The group ``Π_{i=1}^{N-1} GL(d_i)`` acts by ``W_i -> G_i W_i``, ``W_{i+1} -> W_{i+1} G_i^{-1}``
+    and leaves ``W_{N:1}``, hence any ``ℓ ∘ μ``, invariant (MATH.md §6). The orbit's tangent
+    vectors are ``δW_i = ξ_i W_i - W_i ξ_{i-1}`` for ``ξ_i ∈ gl(d_i)`` (``ξ_0 = ξ_N = 0``).
+
+    Returns
+    -------
+    ndarray of shape ``(P, s)``, orthonormal columns, ``s`` = dimension of the orbit at ``W``.
+    """
+    ws = as_weights(weights)
+    d = dims_of(ws)
+    n = len(ws)
+    cols = []
+    for h in range(1, n):  # hidden layer h, between W_h and W_{h+1} (1-based)
+        for a in range(d[h]):
+            for b in range(d[h]):
+                vs = [np.zeros_like(w) for w in ws]
+                vs[h - 1][a, :] += ws[h - 1][b, :]  # E_ab W_h
+                vs[h][:, b] -= ws[h][:, a]  # - W_{h+1} E_ab
+                cols.append(_flatten(vs))
+    p = sum(w.size for w in ws)
+    if not cols:
+        return np.zeros((p, 0))
+    T = np.array(cols).T
+    u, s, _ = np.linalg.svd(T, full_matrices=False)
+    scale = max(1.0, float(s[0]) if s.size else 0.0)
+    k = int(np.sum(s > 1e-10 * scale))
+    return u[:, :k]
+
+
+@dataclass(frozen=True)
+class LocalMinimumCertificate:
+    """Second-order certificate of a local minimum modulo the rescaling symmetry (MATH.md §11).
+
+    Attributes
+    ----------
+    value : ``L(W) = ℓ(W_{N:1})``.
+    grad_norm : ``||∇L(W)||_F``.
+    hessian_eigenvalues : eigenvalues of the exact Hessian (ascending).
+    kernel_dimension : number of eigenvalues with ``|λ| <= eig_tol``.
+    symmetry_dimension : dimension of the tangent space of the ``GL`` orbit (the kernel directions
+        explained by the symmetry ``(W_i, W_{i+1}) -> (G W_i, W_{i+1} G^{-1})``).
+    min_normal_eigenvalue : smallest eigenvalue of the Hessian restricted to the orthogonal
+        complement of the orbit tangent (``+inf`` if that complement is ``{0}``).
+    eig_tol : tolerance used for eigenvalues (``tol * max(1, max |λ|)``).
+    is_strict_local_min_modulo_symmetry : ``grad_norm <= tol`` and ``min_normal_eigenvalue > eig_tol``.
+    """
+
+    value: float
+    grad_norm: float
+    hessian_eigenvalues: np.ndarray = field(repr=False)
+    kernel_dimension: int
+    symmetry_dimension: int
+    min_normal_eigenvalue: float
+    eig_tol: float
+    is_strict_local_min_modulo_symmetry: bool
+
+
+def certify_local_minimum(weights: Sequence, ell: EndToEndLoss, *, tol: float = 1e-6) -> LocalMinimumCertificate:
+    """Certify ``W`` as a local minimum of ``ℓ ∘ μ`` modulo the ``GL`` rescaling symmetry.
+
+    At a critical point the Hessian vanishes on the tangent ``T`` of the symmetry orbit (the
+    gradient is equivariant and zero along the orbit). If it is positive definite on ``T^⊥``, the
+    critical set is, near ``W``, the orbit itself and is non-degenerate in the Morse–Bott sense,
+    so ``W`` is a local minimum, strict transversally to the orbit. This is how the bad minimum of
+    MATH-DETAILS.md §9 ([TKB], non-filling widths, log-cosh loss) is certified.
+
+    Parameters
+    ----------
+    weights : candidate ``[W_1, ..., W_N]``; ell : the loss of the end-to-end matrix.
+    tol : keyword-only; gradient tolerance and relative eigenvalue tolerance.
+
+    Returns
+    -------
+    LocalMinimumCertificate
+    """
+    ws = _validated(weights, ell)
+    tol = check_positive(tol, "tol")
+    A = _e2e(ws)
+    G = ell.grad(A)
+    gnorm = float(np.linalg.norm(_flatten(_gradient_from_e(ws, G))))
+    H = _hessian_trusted(ws, ell)
+    eigs = np.linalg.eigvalsh(H)
+    eig_tol = tol * max(1.0, float(np.max(np.abs(eigs))))
+    T = symmetry_tangent_space(ws)
+    # orthonormal basis of T^⊥
+    if T.shape[1]:
+        q, _ = np.linalg.qr(np.concatenate([T, np.eye(H.shape[0])], axis=1))
+        Q = q[:, T.shape[1] : H.shape[0]]
+    else:
+        Q = np.eye(H.shape[0])
+    min_normal = float(np.linalg.eigvalsh(Q.T @ H @ Q)[0]) if Q.shape[1] else float("inf")
+    return LocalMinimumCertificate(
+        value=float(ell.value(A)),
+        grad_norm=gnorm,
+        hessian_eigenvalues=eigs,
+        kernel_dimension=int(np.sum(np.abs(eigs) <= eig_tol)),
+        symmetry_dimension=int(T.shape[1]),
+        min_normal_eigenvalue=min_normal,
+        eig_tol=eig_tol,
+        is_strict_local_min_modulo_symmetry=bool(gnorm <= tol and min_normal > eig_tol),
+    )
+
+
+@dataclass(frozen=True)
+class LocalMinimaSearch:
+    """Distinct local-minimum values found by multistart quasi-Newton (:func:`local_minima_search`).
+
+    Attributes
+    ----------
+    values : distinct values of the certified local minima, ascending.
+    counts : number of starts ending at each value.
+    minima : one representative ``[W_1, ..., W_N]`` per value (the first start that reached it).
+    seeds : index of the start (child ``j`` of ``rng.spawn(n_starts)``) of each representative.
+    certificates : :class:`LocalMinimumCertificate` of each representative.
+    kinds : ``"pure"`` / ``"spurious"`` for each representative (:func:`classify_pure_spurious`).
+    final_values : ``(n_starts,)`` final value of every start.
+    certified : ``(n_starts,)`` whether that endpoint was certified a local minimum modulo symmetry.
+    n_uncertified : starts whose endpoint was not certified (saddle, or not converged).
+    filling : whether the widths are filling.
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    minima: list[list[np.ndarray]] = field(repr=False)
+    seeds: np.ndarray = field(repr=False)
+    certificates: list[LocalMinimumCertificate] = field(repr=False)
+    kinds: tuple[str, ...]
+    final_values: np.ndarray = field(repr=False)
+    certified: np.ndarray = field(repr=False)
+    n_uncertified: int
+    filling: bool
+
+    @property
+    def global_value(self) -> float:
+        """Smallest value found."""
+        return float(self.values[0])
+
+    @property
+    def bad_values(self) -> np.ndarray:
+        """Values of the non-global local minima found."""
+        return self.values[1:]
+
+
+def _rescale_layers(ws: list[np.ndarray]) -> list[np.ndarray]:
+    """``W_i -> c_i W_i`` with ``Π c_i = 1`` and equal Frobenius norms (``W_{N:1}`` unchanged)."""
+    norms = np.array([np.linalg.norm(w) for w in ws])
+    if np.any(norms == 0):
+        return ws
+    target = np.exp(np.mean(np.log(norms)))
+    return [w * (target / nw) for w, nw in zip(ws, norms)]
+
+
+def _minimize(x0, dims, ell, method, gtol, maxiter):
+    def fun(x):
+        ws = _unflatten(x, dims)
+        A = _e2e(ws)
+        return float(ell.value(A)), _flatten(_gradient_from_e(ws, ell.grad(A)))
+
+    opts = {"gtol": gtol, "maxiter": maxiter}
+    return minimize(fun, x0, jac=True, method=method, options=opts)
+
+
+def local_minima_search(
+    dims,
+    ell: EndToEndLoss,
+    rng,
+    n_starts: int,
+    *,
+    scale: float = 1.0,
+    method: str = "BFGS",
+    gtol: float = 1e-10,
+    maxiter: int = 10_000,
+    value_tol: float = 1e-7,
+    tol: float = 1e-6,
+) -> LocalMinimaSearch:
+    """Multistart search for the local minima of ``ℓ ∘ μ`` (MATH-DETAILS.md §9; [TKB]).
+
+    Start ``j`` is :func:`dlnlib.model.random_weights` ``(dims, child_j, scale=scale)`` with
+    ``child_j`` the ``j``-th child of ``rng.spawn(n_starts)`` (so start ``j`` does not depend on
+    ``n_starts``); each is minimized by :func:`scipy.optimize.minimize` on the flattened weights
+    with the exact gradient (:func:`composite_gradient`), then the layers are rescaled to equal
+    norms (``W_i -> c_i W_i``, ``Π c_i = 1``, a symmetry) and the minimization is polished once, since
+    runs can drift along the non-compact symmetry orbit to badly scaled weights. Endpoints are certified with
+    :func:`certify_local_minimum` (saddles and unconverged runs are discarded) and their values
+    clustered: two values belong to the same minimum if they differ by at most
+    ``value_tol * max(1, |v|)``.
+
+    Parameters
+    ----------
+    dims : widths ``(d_0, ..., d_N)``; ell : loss with target of shape ``(d_N, d_0)``.
+    rng : Generator or int seed; n_starts : number of random starts.
+    scale : initialization scale, keyword-only.
+    method, gtol, maxiter : passed to :func:`scipy.optimize.minimize` (``"BFGS"`` or ``"L-BFGS-B"``).
+    value_tol : relative tolerance for merging minimum values, keyword-only.
+    tol : certification tolerance (:func:`certify_local_minimum`), keyword-only.
+
+    Returns
+    -------
+    LocalMinimaSearch
+
+    Examples
+    --------
+    The bad minimum of MATH-DETAILS.md §9 (widths (2,1,2), ``U = diag(1, 0.8)``,
+    ``Λ = [[1, 20], [20, 1]]``): values ``log cosh 0.8`` (global) and ``log cosh 1`` (bad, pure).
+
+    >>> import numpy as np
+    >>> ell = WeightedLogCoshLoss(np.diag([1.0, 0.8]), np.array([[1.0, 20.0], [20.0, 1.0]]))
+    >>> res = local_minima_search((2, 1, 2), ell, 0, 20)
+    >>> np.round(res.values, 6).tolist(), res.kinds
+    ([0.290754, 0.433781], ('pure', 'pure'))
+    """
+    d = _check_dims(dims)
+    if not isinstance(ell, EndToEndLoss):
+        raise TypeError(f"ell must be an EndToEndLoss (value/grad/hess and target), got {type(ell).__name__}")
+    if tuple(ell.target.shape) != (d[-1], d[0]):
+        raise ValueError(f"dims = {d} need a target of shape {(d[-1], d[0])} (d_N, d_0), got {tuple(ell.target.shape)}")
+    n_starts = check_positive(n_starts, "n_starts", integer=True)
+    scale = check_positive(scale, "scale")
+    gtol = check_positive(gtol, "gtol")
+    maxiter = check_positive(maxiter, "maxiter", integer=True)
+    value_tol = check_positive(value_tol, "value_tol")
+    tol = check_positive(tol, "tol")
+    if method not in ("BFGS", "L-BFGS-B"):
+        raise ValueError(f"method must be 'BFGS' or 'L-BFGS-B', got {method!r}")
+    g = as_rng(rng)
+    finals, certs, points = [], [], []
+    for child in g.spawn(n_starts):
+        x0 = _flatten(random_weights(d, child, scale=scale))
+        res = _minimize(x0, d, ell, method, gtol, maxiter)
+        # the runs can drift along the (non-compact) symmetry orbit to badly scaled weights:
+        # rescale the layers to equal norms (same product) and polish
+        res = _minimize(_flatten(_rescale_layers(_unflatten(res.x, d))), d, ell, method, gtol, maxiter)
+        ws = _unflatten(res.x, d)
+        cert = certify_local_minimum(ws, ell, tol=tol)
+        finals.append(cert.value)
+        certs.append(cert)
+        points.append(ws)
+    finals_a = np.array(finals)
+    ok = np.array([c.is_strict_local_min_modulo_symmetry for c in certs])
+    values: list[float] = []
+    counts: list[int] = []
+    reps: list[int] = []
+    for j in np.flatnonzero(ok)[np.argsort(finals_a[ok], kind="stable")]:
+        v = finals_a[j]
+        if values and abs(v - values[-1]) <= value_tol * max(1.0, abs(values[-1])):
+            counts[-1] += 1
+            reps[-1] = min(reps[-1], int(j))
+        else:
+            values.append(float(v))
+            counts.append(1)
+            reps.append(int(j))
+    kinds = tuple(classify_pure_spurious(points[j], ell, tol=tol) for j in reps)
+    return LocalMinimaSearch(
+        values=np.array(values),
+        counts=np.array(counts, dtype=int),
+        minima=[points[j] for j in reps],
+        seeds=np.array(reps, dtype=int),
+        certificates=[certs[j] for j in reps],
+        kinds=kinds,
+        final_values=finals_a,
+        certified=ok,
+        n_uncertified=int(np.sum(~ok)),
+        filling=min(d) == min(d[0], d[-1]),
+    )

@@ -1,0 +1,493 @@
+"""Step sizes for gradient descent: the bound of Nguegnang–Rauhut–Terstiege and the doubling experiment.
+
+MATH.md §10; MATH-DETAILS.md §10. Loss with the 1/2, ``L(W) = 1/2 ||Y - W_{N:1} X||_F^2``.
+
+[NRT] Theorem 2.4 *as quoted in the student report* (the statement could not be checked against
+[NRT] itself): assume ``X X^T`` has full rank and the initial weights have *balancedness constant*
+``αδ`` with ``α ∈ [0, 1)``, i.e.
+
+    max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2 <= α δ        (spectral norm; j = 1..N-1).
+
+If the constant step size satisfies
+
+    η <= 2 (1 - α) δ / (4 L(W(0)) + (1 - α) δ B_δ),
+    B_δ = 2 e N K_δ^{N-1} ||X||_2^2 + sqrt(e) N K_δ^{N/2 - 1} ||X Y^T||_2,
+    K_δ = M^{2/N} + (N + 1)^2 δ,
+
+where ``M`` bounds ``||W_{N:1}(k)||_2`` along the iteration, then GD converges to a critical point.
+
+**Which M.** The report prints ``M = sqrt(2 ||Y - W(0) X|| + ||Y||) / σ_min(X)``, which is garbled
+(the square root swallows the wrong terms; MATH-DETAILS.md §10, "Corrections"). By default
+(``m_variant="corrected"``) we use
+
+    M = (sqrt(2 L(W(0))) + ||Y||_2) / σ_min(X) = (||Y - W_{N:1}(0) X||_F + ||Y||_2) / σ_min(X),
+
+the bound on ``||W_{N:1}||_2`` implied by ``L(W(k)) <= L(W(0))``:
+``σ_min(X) ||W_{N:1}||_2 <= ||W_{N:1} X||_2 <= ||W_{N:1} X - Y||_F + ||Y||_2``. (With ``||Y||_F`` in
+place of ``||Y||_2`` the same argument bounds ``||W_{N:1}||_F``; the spectral reading is the one
+consistent with the spectral norms of ``K_δ``.) ``m_variant="report"`` evaluates the printed
+formula literally, ``M = sqrt(2 ||Y - W_{N:1}(0) X||_F + ||Y||_2) / σ_min(X)``, for comparison only.
+
+**Convention.** The report's loss has no 1/2; a step ``η`` for the no-1/2 loss equals a step ``2η``
+for the 1/2-loss (MATH-DETAILS.md §1). All step sizes here are for the loss *with* the 1/2, as in
+:func:`dlnlib.dynamics.gradient_descent`; :attr:`StepSizeBound.eta_no_half` gives ``η/2``.
+
+References
+----------
+[NRT] G. M. Nguegnang, H. Rauhut, U. Terstiege, *Convergence of gradient descent for learning linear
+neural networks*, Adv. Contin. Discrete Models 2024:23 (arXiv:2108.02040), Theorem 2.4, as quoted in
+the student report (§5.3, eqs. (28)-(30)).
+[CLC] Y. Chitour, Z. Liao, R. Couillet, arXiv:1811.03568.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_rng, as_weights, check_positive
+from .dynamics import CONVERGED, DIVERGED, gradient_descent_batch
+from .model import _chain, _check_dims, _check_weights_data, _check_xy, random_weights
+
+__all__ = [
+    "DoublingResult",
+    "StepSizeBound",
+    "StepSizeBoundSample",
+    "balancedness",
+    "first_diverging_step",
+    "step_size_bound",
+    "step_size_bounds",
+]
+
+M_VARIANTS = ("corrected", "report")
+
+
+# --------------------------------------------------------------------------- balancedness
+
+
+def _balancedness_trusted(ws: Sequence[np.ndarray]) -> float:
+    if len(ws) < 2:
+        return 0.0
+    return max(float(np.linalg.norm(ws[j + 1].T @ ws[j + 1] - ws[j] @ ws[j].T, ord=2)) for j in range(len(ws) - 1))
+
+
+def balancedness(weights: Sequence) -> float:
+    """Balancedness ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2`` (spectral norm), 0 when ``N = 1``.
+
+    The largest spectral norm of the invariants ``C_j`` of Lemma 2.3 of [CLC] (MATH.md §4); [NRT]
+    (Theorem 2.4 as quoted in the student report) asks it to be at most ``αδ`` with ``α < 1``.
+
+    Parameters
+    ----------
+    weights : list ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> balancedness([np.eye(2), 2 * np.eye(2)])
+    3.0
+    """
+    return _balancedness_trusted(as_weights(weights))
+
+
+# --------------------------------------------------------------------------- the bound
+
+
+@dataclass(frozen=True)
+class StepSizeBound:
+    """The pieces of the step-size bound of [NRT] Theorem 2.4 (as quoted in the student report).
+
+    All quantities refer to the loss with the 1/2 (MATH.md §1); see the module docstring.
+
+    Attributes
+    ----------
+    eta : the bound ``2(1-α)δ / (4 L(W(0)) + (1-α)δ B_δ)`` on the constant step size.
+    M : bound on ``||W_{N:1}||_2`` (reading given by ``m_variant``).
+    K_delta : ``M^{2/N} + (N+1)^2 δ``.
+    B_delta : ``2eN K_δ^{N-1} ||X||_2^2 + sqrt(e) N K_δ^{N/2-1} ||X Y^T||_2``.
+    delta, alpha : the constants of the hypothesis; ``alpha`` is in ``[0, 1)``.
+    balancedness : ``alpha * delta``, the balancedness constant of the hypothesis.
+    measured_balancedness : ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2`` of ``W(0)`` (``<= alpha*delta``).
+    loss0 : ``L(W(0))`` (with the 1/2).
+    N : depth.
+    m_variant : ``"corrected"`` (default) or ``"report"`` (the garbled printed formula, for comparison).
+    sigma_min_X, norm_X, norm_XYt, norm_Y : ``σ_min(X)``, ``||X||_2``, ``||X Y^T||_2``, ``||Y||_2``.
+    """
+
+    eta: float
+    M: float
+    K_delta: float
+    B_delta: float
+    delta: float
+    alpha: float
+    balancedness: float
+    measured_balancedness: float
+    loss0: float
+    N: int
+    m_variant: str
+    sigma_min_X: float = field(repr=False)
+    norm_X: float = field(repr=False)
+    norm_XYt: float = field(repr=False)
+    norm_Y: float = field(repr=False)
+
+    @property
+    def eta_no_half(self) -> float:
+        """The same bound for the report's loss without the 1/2 (``η / 2``; MATH-DETAILS.md §1)."""
+        return 0.5 * self.eta
+
+
+def _data_norms(X: np.ndarray, Y: np.ndarray) -> tuple[float, float, float, float]:
+    sx = np.linalg.svd(X, compute_uv=False)
+    smin = float(sx[-1]) if X.shape[0] <= X.shape[1] else 0.0
+    if not smin > 1e-12 * float(sx[0]):
+        raise ValueError(
+            "[NRT] Theorem 2.4 assumes X X^T of full rank (X of full row rank d_x); "
+            f"X has shape {X.shape} and smallest singular value {smin:.3e} (largest {float(sx[0]):.3e})"
+        )
+    return smin, float(sx[0]), float(np.linalg.norm(X @ Y.T, ord=2)), float(np.linalg.norm(Y, ord=2))
+
+
+def _m_value(loss0, norm_y, smin, m_variant):
+    """``M`` for arrays of ``loss0`` (with the 1/2); see the module docstring."""
+    res = np.sqrt(2.0 * loss0)  # ||Y - W_{N:1}(0) X||_F
+    if m_variant == "corrected":
+        return (res + norm_y) / smin
+    return np.sqrt(2.0 * res + norm_y) / smin
+
+
+def _bound_pieces(M, delta, alpha, loss0, n, norm_x, norm_xyt):
+    k = M ** (2.0 / n) + (n + 1) ** 2 * delta
+    b = 2.0 * np.e * n * k ** (n - 1) * norm_x**2 + np.sqrt(np.e) * n * k ** (n / 2.0 - 1.0) * norm_xyt
+    eta = 2.0 * (1.0 - alpha) * delta / (4.0 * loss0 + (1.0 - alpha) * delta * b)
+    return eta, k, b
+
+
+def _check_variant(m_variant: str) -> str:
+    if m_variant not in M_VARIANTS:
+        raise ValueError(f"m_variant must be one of {M_VARIANTS}, got {m_variant!r}")
+    return m_variant
+
+
+def step_size_bound(
+    weights0: Sequence,
+    X,
+    Y,
+    *,
+    alpha: float | None = None,
+    delta: float | None = None,
+    m_variant: str = "corrected",
+) -> StepSizeBound:
+    """Step-size bound of [NRT] Theorem 2.4 as quoted in the student report (MATH.md §10).
+
+    Parameters
+    ----------
+    weights0 : initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ``(d_x, m)`` of full row rank; Y : ``(d_y, m)``.
+    alpha : float in ``[0, 1)``, keyword-only
+        Default: the smallest admissible value ``balancedness(W(0)) / delta`` (the bound decreases
+        in ``alpha``). If given, ``alpha * delta`` must be at least the measured balancedness.
+    delta : float > 0, keyword-only
+        Default: the student report's choice ``δ = M^{2/N} / (N (N+1)^2)`` (its eq. (30)).
+    m_variant : ``"corrected"`` (default) or ``"report"``, keyword-only
+        Reading of ``M``: the corrected bound ``(sqrt(2 L(W(0))) + ||Y||_2) / σ_min(X)``, or the
+        report's garbled printed formula ``sqrt(2 ||Y - W(0) X||_F + ||Y||_2) / σ_min(X)``
+        evaluated literally (for comparison; it is not a bound on ``||W_{N:1}||``).
+
+    Returns
+    -------
+    StepSizeBound
+        ``eta`` is a step for the loss with the 1/2 (``eta_no_half`` for the report's loss).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not of full row rank, or if the initialization is not balanced enough for the
+        hypothesis of [NRT] (balancedness constant ``αδ`` with ``α < 1``), with the numbers.
+
+    Notes
+    -----
+    ``L(W(k))`` is non-increasing under the bound, so ``||W_{N:1}(k)||_2 <= M`` (corrected ``M``)
+    along the iteration; the tests check this on the report's 5x5, ``N = 3`` instance.
+    """
+    ws = as_weights(weights0, "weights0")
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    m_variant = _check_variant(m_variant)
+    n = len(ws)
+    smin, norm_x, norm_xyt, norm_y = _data_norms(X, Y)
+    r = Y - _chain(ws, n, 1, X.shape[0]) @ X
+    loss0 = 0.5 * float(np.sum(r * r))
+    M = float(_m_value(loss0, norm_y, smin, m_variant))
+    bal = _balancedness_trusted(ws)
+    if delta is None:
+        delta = M ** (2.0 / n) / (n * (n + 1) ** 2)
+        if not delta > 0:
+            raise ValueError(
+                f"the default delta = M^(2/N) / (N (N+1)^2) of the student report's eq. (30) is {delta:g}: "
+                f"M = {M:g} (Y = 0 and W_(N:1)(0) X = Y?); pass delta explicitly"
+            )
+    else:
+        delta = check_positive(delta, "delta")
+    if alpha is None:
+        alpha = bal / delta
+        if alpha >= 1.0:
+            raise ValueError(
+                "the initialization is not balanced enough for the hypothesis of [NRT] Theorem 2.4 "
+                f"(balancedness constant alpha*delta with alpha < 1): max_j ||W_(j+1)^T W_(j+1) - W_j W_j^T||_2 = "
+                f"{bal:.6g} >= delta = {delta:.6g}, i.e. alpha = {alpha:.6g} >= 1 (M = {M:.6g}, N = {n}); "
+                "use a smaller or more balanced initialization, or a larger delta"
+            )
+    else:
+        try:
+            alpha = float(alpha)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"alpha must be a number in [0, 1), got {alpha!r}") from exc
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"[NRT] Theorem 2.4 needs alpha in [0, 1), got alpha = {alpha!r}")
+        if alpha * delta < bal * (1 - 1e-12):
+            raise ValueError(
+                f"alpha * delta = {alpha * delta:.6g} is below the balancedness {bal:.6g} of the initialization; "
+                f"[NRT] Theorem 2.4 needs max_j ||W_(j+1)^T W_(j+1) - W_j W_j^T||_2 <= alpha*delta "
+                f"(smallest admissible alpha: {bal / delta:.6g})"
+            )
+    eta, k, b = _bound_pieces(M, delta, alpha, loss0, n, norm_x, norm_xyt)
+    return StepSizeBound(
+        eta=float(eta),
+        M=M,
+        K_delta=float(k),
+        B_delta=float(b),
+        delta=float(delta),
+        alpha=float(alpha),
+        balancedness=float(alpha * delta),
+        measured_balancedness=bal,
+        loss0=loss0,
+        N=n,
+        m_variant=m_variant,
+        sigma_min_X=smin,
+        norm_X=norm_x,
+        norm_XYt=norm_xyt,
+        norm_Y=norm_y,
+    )
+
+
+# --------------------------------------------------------------------------- many networks
+
+
+@dataclass(frozen=True)
+class StepSizeBoundSample:
+    """Bounds of [NRT] Theorem 2.4 for many random initializations (:func:`step_size_bounds`).
+
+    Attributes
+    ----------
+    eta : ``(n_networks,)`` bounds; NaN where the hypothesis fails (``alpha >= 1``).
+    alpha, delta, M, loss0, balancedness : ``(n_networks,)`` arrays (``balancedness`` is the
+        measured one, ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2``).
+    valid : ``alpha < 1`` (the hypothesis of [NRT] holds with the default delta).
+    dims, scale, m_variant : the sampled configuration.
+    """
+
+    eta: np.ndarray
+    alpha: np.ndarray = field(repr=False)
+    delta: np.ndarray = field(repr=False)
+    M: np.ndarray = field(repr=False)
+    loss0: np.ndarray = field(repr=False)
+    balancedness: np.ndarray = field(repr=False)
+    valid: np.ndarray = field(repr=False)
+    dims: tuple[int, ...] = ()
+    scale: float = 1.0
+    m_variant: str = "corrected"
+
+    @property
+    def fraction_valid(self) -> float:
+        """Fraction of networks satisfying the balancedness hypothesis ``alpha < 1``."""
+        return float(np.mean(self.valid))
+
+
+def step_size_bounds(
+    dims,
+    X,
+    Y,
+    rng,
+    n_networks: int,
+    *,
+    scale: float = 1.0,
+    m_variant: str = "corrected",
+) -> StepSizeBoundSample:
+    """Bounds of [NRT] Theorem 2.4 for ``n_networks`` Gaussian initializations (MATH-DETAILS.md §10).
+
+    Network ``j`` is drawn by :func:`dlnlib.model.random_weights` (``N(0, scale^2/d_{i-1})``
+    entries) from the ``j``-th child of ``rng.spawn(n_networks)``, so a network does not depend on
+    how many are drawn. The default ``δ`` of the report's eq. (30) and ``α = balancedness / δ`` are
+    used; where ``α >= 1`` the hypothesis fails and ``eta`` is NaN (no exception, unlike
+    :func:`step_size_bound`).
+
+    Parameters
+    ----------
+    dims : widths ``(d_0, ..., d_N)``; X : ``(d_x, m)`` full row rank; Y : ``(d_y, m)``.
+    rng : numpy Generator or int seed.
+    n_networks : number of random initializations.
+    scale : initialization scale, keyword-only.
+    m_variant : reading of ``M`` (see :func:`step_size_bound`), keyword-only.
+
+    Returns
+    -------
+    StepSizeBoundSample
+    """
+    d = _check_dims(dims)
+    X, Y = _check_xy(X, Y)
+    if X.shape[0] != d[0] or Y.shape[0] != d[-1]:
+        raise ValueError(f"dims = {d} expects X with {d[0]} rows and Y with {d[-1]} rows, got {X.shape} and {Y.shape}")
+    n_networks = check_positive(n_networks, "n_networks", integer=True)
+    scale = check_positive(scale, "scale")
+    m_variant = _check_variant(m_variant)
+    g = as_rng(rng)
+    n = len(d) - 1
+    nets = [random_weights(d, child, scale=scale) for child in g.spawn(n_networks)]
+    ws = [np.stack([net[i] for net in nets]) for i in range(n)]  # (K, d_i, d_{i-1})
+    smin, norm_x, norm_xyt, norm_y = _data_norms(X, Y)
+    prod = ws[0]
+    for w in ws[1:]:
+        prod = w @ prod
+    r = Y - prod @ X
+    loss0 = 0.5 * np.einsum("kij,kij->k", r, r)
+    if n > 1:
+        cs = [np.swapaxes(ws[j + 1], 1, 2) @ ws[j + 1] - ws[j] @ np.swapaxes(ws[j], 1, 2) for j in range(n - 1)]
+        bal = np.max([np.abs(np.linalg.eigvalsh(c)).max(axis=1) for c in cs], axis=0)  # C_j symmetric
+    else:
+        bal = np.zeros(n_networks)
+    M = _m_value(loss0, norm_y, smin, m_variant)
+    delta = M ** (2.0 / n) / (n * (n + 1) ** 2)
+    alpha = bal / delta
+    valid = alpha < 1.0
+    eta, _, _ = _bound_pieces(M, delta, alpha, loss0, n, norm_x, norm_xyt)
+    eta = np.where(valid, eta, np.nan)
+    return StepSizeBoundSample(
+        eta=eta,
+        alpha=alpha,
+        delta=delta,
+        M=M,
+        loss0=loss0,
+        balancedness=bal,
+        valid=valid,
+        dims=d,
+        scale=scale,
+        m_variant=m_variant,
+    )
+
+
+# --------------------------------------------------------------------------- doubling experiment
+
+STEP_STATUS = ("converged", "not_diverged", "diverged")
+
+
+@dataclass(frozen=True)
+class DoublingResult:
+    """The student report's step-doubling experiment (:func:`first_diverging_step`).
+
+    Attributes
+    ----------
+    steps : ``(n_tried,)`` candidate steps ``eta0 * 2^k``, ``k = 0..max_doublings``.
+    status : per step, ``"converged"`` (gradient norm fell below ``grad_tol``), ``"not_diverged"``
+        (ran ``n_epochs`` steps without blowing up: *not* convergence, MATH-DETAILS.md §10 item 8)
+        or ``"diverged"`` (loss non-finite or beyond ``divergence_factor`` times its start).
+    final_loss : loss of the last finite iterate of each run.
+    n_steps_done : completed iterations per run.
+    first_diverging_step : ``eta0 * 2^k`` for the first diverging ``k``, or ``None``.
+    k : that index ``k`` (``None`` if no candidate diverged).
+    eta0, n_epochs : the parameters of the experiment.
+    """
+
+    steps: np.ndarray
+    status: tuple[str, ...] = field(repr=False)
+    final_loss: np.ndarray = field(repr=False)
+    n_steps_done: np.ndarray = field(repr=False)
+    first_diverging_step: float | None = None
+    k: int | None = None
+    eta0: float = 0.0
+    n_epochs: int = 0
+
+    @property
+    def last_stable_step(self) -> float | None:
+        """Largest step before the first divergence (the last step the sequential procedure kept)."""
+        if self.k is None:
+            return float(self.steps[-1])
+        return None if self.k == 0 else float(self.steps[self.k - 1])
+
+
+def first_diverging_step(
+    weights0: Sequence,
+    X,
+    Y,
+    *,
+    eta0: float,
+    n_epochs: int = 5000,
+    max_doublings: int = 30,
+    grad_tol: float | None = 1e-10,
+    divergence_factor: float = 1e8,
+) -> DoublingResult:
+    """First diverging step of the student report's doubling procedure (MATH-DETAILS.md §10).
+
+    The report starts at ``eta0`` (e.g. ``0.9`` times the bound of :func:`step_size_bound`), runs
+    ``n_epochs`` GD steps, doubles the step after every run that did not diverge and stops at the
+    first divergence. Here all candidates ``eta0 * 2^k``, ``k = 0..max_doublings``, are run at
+    once from the same initialization with :func:`dlnlib.dynamics.gradient_descent_batch` (one
+    batch row per candidate) and the first diverging ``k`` is read off. The runs are independent,
+    so this gives exactly the sequential procedure's answer; the rows beyond the first divergence
+    are extra information the sequential procedure would not have computed.
+
+    Parameters
+    ----------
+    weights0 : initial weights ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)``.
+    eta0 : first step (for the loss with the 1/2), keyword-only.
+    n_epochs : GD iterations per candidate, keyword-only.
+    max_doublings : largest ``k`` tried, keyword-only.
+    grad_tol : a run whose gradient norm falls below it stops as ``"converged"`` (``None``: never).
+    divergence_factor : passed to :func:`~dlnlib.dynamics.gradient_descent_batch`: a run diverges
+        when its loss is non-finite or exceeds ``divergence_factor * max(L(W(0)), 1)``.
+
+    Returns
+    -------
+    DoublingResult
+        Divergence is a status, never NaN weights or losses.
+    """
+    ws = as_weights(weights0, "weights0")
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    eta0 = check_positive(eta0, "eta0")
+    n_epochs = check_positive(n_epochs, "n_epochs", integer=True)
+    if isinstance(max_doublings, bool) or not isinstance(max_doublings, (int, np.integer)) or max_doublings < 0:
+        raise ValueError(f"max_doublings must be a non-negative integer, got {max_doublings!r}")
+    steps = eta0 * 2.0 ** np.arange(int(max_doublings) + 1)
+    k_runs = steps.size
+    batch = [np.broadcast_to(w, (k_runs, *w.shape)).copy() for w in ws]
+    res = gradient_descent_batch(
+        batch, X, Y, steps, n_epochs, grad_tol=grad_tol, record_every=n_epochs, divergence_factor=divergence_factor
+    )
+    # loss of the last finite iterate (a diverged run stops before its first non-finite step)
+    fw = res.final_weights
+    prod = fw[0]
+    for w in fw[1:]:
+        prod = w @ prod
+    r = Y[None] - prod @ X
+    final_loss = 0.5 * np.einsum("kij,kij->k", r, r)
+    status = tuple(
+        "diverged" if s == DIVERGED else ("converged" if s == CONVERGED else "not_diverged") for s in res.status
+    )
+    div = np.flatnonzero(res.status == DIVERGED)
+    k = int(div[0]) if div.size else None
+    return DoublingResult(
+        steps=steps,
+        status=status,
+        final_loss=final_loss,
+        n_steps_done=np.asarray(res.n_steps_done),
+        first_diverging_step=None if k is None else float(steps[k]),
+        k=k,
+        eta0=eta0,
+        n_epochs=n_epochs,
+    )
