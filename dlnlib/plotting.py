@@ -171,8 +171,10 @@ class Chapter:
         fig.savefig(folder / f"{name}.svg", metadata={"Title": title, "Description": desc, "Creator": "dlnlib"})
         prov["files"] = [f"{name}.{ext}" for ext in ("pdf", "png", "svg")]
         (folder / f"{name}.json").write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
-        if glue:
-            self._glue(prov["key"], fig)
+        if glue:  # glue the saved PNG itself: the book shows exactly the file a reader cites
+            from IPython.display import Image
+
+            self._glue(prov["key"], Image(filename=str(folder / f"{name}.png"), embed=True))
         plt.close(fig)
         return prov
 

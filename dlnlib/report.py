@@ -15,7 +15,7 @@ from pathlib import Path
 __all__ = ["figure_entries", "write_execution_report", "write_figures_page"]
 
 _GLUE_FIG = re.compile(
-    r"```\{glue:figure\}\s+(?P<key>\S+)\s*\n(?P<opts>(?::[\w-]+:.*\n)*)\s*(?P<caption>.*?)```",
+    r"```\{glue:figure\}\s+(?P<key>\S+)\s*\n(?P<opts>(?::[\w-]+:[^\n]*\n)*)\s*(?P<caption>.*?)```",
     re.DOTALL,
 )
 
@@ -25,6 +25,7 @@ def figure_entries(root: Path) -> list[dict]:
     entries = []
     for nb_path in sorted((root / "book" / "chapters").glob("ch*.ipynb")):
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        glued = _glued_text(nb)
         for cell in nb["cells"]:
             if cell["cell_type"] != "markdown":
                 continue
@@ -38,13 +39,44 @@ def figure_entries(root: Path) -> list[dict]:
                     {
                         "key": key,
                         "label": opts.get("name", "").strip(),
-                        "caption": " ".join(m["caption"].split()),
+                        "caption": _resolve_glue(" ".join(m["caption"].split()), glued),
                         "chapter": chapter,
                         "name": name,
                         "provenance": prov,
                     }
                 )
     return entries
+
+
+def _glued_text(nb: dict) -> dict[str, str]:
+    """Plain-text values glued in an executed notebook (myst-nb's ``scrapbook`` metadata)."""
+    out = {}
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            scrap = o.get("metadata", {}).get("scrapbook", {})
+            name = scrap.get("name")
+            text = o.get("data", {}).get(scrap.get("mime_prefix", "") + "text/plain")
+            if name and text is not None:
+                out[name] = "".join(text) if isinstance(text, list) else text
+    return out
+
+
+def _resolve_glue(text: str, glued: dict[str, str]) -> str:
+    """Replace ``{glue}`key``` references by their values (the Figures page is another document)."""
+
+    def sub(m: re.Match) -> str:
+        key, _, fmt = m["ref"].partition(":")
+        value = glued.get(key)
+        if value is None:
+            return m[0]
+        if fmt:
+            try:
+                return format(float(value), fmt)
+            except ValueError:
+                return value
+        return value
+
+    return re.sub(r"\{glue(?::text)?\}`(?P<ref>[^`]+)`", sub, text)
 
 
 def _plain_caption(caption: str) -> str:

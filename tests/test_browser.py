@@ -1,0 +1,159 @@
+"""Open the built book in headless Chromium (Debian's chromium + chromedriver; `make test` installs them).
+
+For every page: MathJax typeset the math (no MathJax errors), every image loaded, every internal
+link and cross-reference resolves, and the browser console shows no errors. A screenshot of each
+chapter is kept in `_build/screenshots/` for inspection.
+"""
+
+import functools
+import http.server
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from dlnlib import cli
+
+pytestmark = [pytest.mark.book, pytest.mark.browser]
+
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,2000",
+]
+
+
+@pytest.fixture(scope="module")
+def server(root):
+    html = root / "_build" / "html"
+    assert (html / "index.html").exists(), "_build/html missing: run `make book` first"
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium")
+    chromedriver = shutil.which("chromedriver")
+    assert chromium and chromedriver, "Debian packages chromium and chromium-driver are required (make browser-deps)"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="dln-chromium-")
+    for flag in [*CHROME_FLAGS, f"--user-data-dir={profile}"]:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _pages(root):
+    pages = ["index.html", "book/intro.html", "book/chapters/figures.html", "book/chapters/execution.html"]
+    pages += [f"book/chapters/{c.name}.html" for c in cli.list_chapters(root)]
+    return pages
+
+
+def _wait_for_mathjax(driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "return !!(window.MathJax && MathJax.startup && MathJax.startup.promise) || "
+            "document.querySelectorAll('.math').length === 0"
+        )
+    )
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "if (window.MathJax && MathJax.startup && MathJax.startup.promise) {"
+        "  MathJax.startup.promise.then(() => done(true)).catch(() => done(false)); } else { done(true); }"
+    )
+
+
+def test_pages_render_math_images_links_without_console_errors(root, server, driver):
+    shots = root / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for page in _pages(root):
+        driver.get(f"{server}/{page}")
+        if page == "index.html":  # a redirect to the root document
+            continue
+        _wait_for_mathjax(driver)
+        n_math = driver.execute_script("return document.querySelectorAll('.math, span.math, div.math').length")
+        n_typeset = driver.execute_script("return document.querySelectorAll('mjx-container').length")
+        n_errors = driver.execute_script("return document.querySelectorAll('mjx-merror, .MathJax_Error').length")
+        raw_tex = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container'))"
+            ".map(e => e.textContent.slice(0, 60))"
+        )
+        if n_math and n_typeset < n_math:
+            problems.append(f"{page}: {n_typeset} typeset of {n_math} math elements; raw: {raw_tex[:3]}")
+        if n_errors:
+            problems.append(f"{page}: {n_errors} MathJax errors")
+        broken_imgs = driver.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+        )
+        if broken_imgs:
+            problems.append(f"{page}: images not loaded: {broken_imgs}")
+        bad_refs = driver.execute_script(
+            "return Array.from(document.querySelectorAll('span.xref, .problematic, a.reference.internal'))"
+            ".filter(a => a.classList.contains('problematic') || (a.tagName === 'SPAN' && a.closest('a') === null))"
+            ".map(a => a.textContent)"
+        )
+        if bad_refs:
+            problems.append(f"{page}: unresolved references: {bad_refs[:5]}")
+        severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        if severe:
+            problems.append(f"{page}: console errors: {severe[:3]}")
+        if page.startswith("book/chapters/ch"):
+            Path(shots).mkdir(exist_ok=True)
+            driver.save_screenshot(str(shots / (Path(page).stem + ".png")))
+    assert not problems, "\n".join(problems)
+
+
+def test_internal_links_resolve(root, server, driver):
+    missing = set()
+    for page in _pages(root)[1:]:
+        driver.get(f"{server}/{page}")
+        hrefs = driver.execute_script(
+            "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+            ".filter(h => h.startsWith(location.origin))"
+        )
+        for h in hrefs:
+            target = h.split("#")[0].removeprefix(server + "/")
+            if target and not (root / "_build" / "html" / target).exists():
+                missing.add((page, target))
+    assert not missing, sorted(missing)[:10]
+
+
+def test_a_figure_numref_points_to_its_figure(root, server, driver):
+    driver.get(f"{server}/book/chapters/ch01_model.html")
+    ok = driver.execute_script(
+        "const a = Array.from(document.querySelectorAll('a.reference.internal'))"
+        ".find(x => x.getAttribute('href') === '#fig-ch01-reduction');"
+        "return !!a && !!document.getElementById('fig-ch01-reduction') && /Fig/.test(a.textContent);"
+    )
+    assert ok, "the {numref} to fig-ch01-reduction does not resolve to a numbered figure"
