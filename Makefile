@@ -34,7 +34,7 @@ browser-deps:
 
 # All tests: library + CLI, nbval over every executed chapter, the built HTML in headless Chromium.
 test: book browser-deps
-	$(BIN)/ruff check dlnlib tests benchmarks tools
+	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py
 	MPLBACKEND=agg DLN_FIGURES_DIR=$(CURDIR)/_build/nbval-figures \
 	  $(BIN)/python -m pytest tests book/chapters --nbval-lax --nbval-current-env -p no:cacheprovider
 
@@ -45,7 +45,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_flow.py
 
 lint: venv
-	$(BIN)/ruff check dlnlib tests benchmarks tools
+	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py
 
 clean:
 	rm -rf _build book/chapters figures runs

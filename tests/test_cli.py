@@ -35,8 +35,14 @@ def test_unknown_parameter_is_refused_with_the_valid_list():
 
 @pytest.mark.parametrize(
     ("name", "value", "ok"),
-    [("seed", "3", True), ("seed", "3.5", False), ("noise", "1", True), ("noise", "abc", False),
-     ("dims", "[4, 3, 3]", True), ("dims", "4", False)],
+    [
+        ("seed", "3", True),
+        ("seed", "3.5", False),
+        ("noise", "1", True),
+        ("noise", "abc", False),
+        ("dims", "[4, 3, 3]", True),
+        ("dims", "4", False),
+    ],
 )
 def test_parameter_types_are_checked(name, value, ok):
     c = cli.find_chapter("ch01")
@@ -86,5 +92,6 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
     src = tmp_path / "ch98_broken.ipynb"
     nbformat.write(nb, src)
     chapter = cli.ChapterSource("ch98_broken", src, "broken", {"x": 1})
-    with pytest.raises(RuntimeError, match=r"ch98_broken failed in cell 3 \(`raise ZeroDivisionError\('boom'\)`\): ZeroDivisionError: boom"):
+    expected = r"ch98_broken failed in cell 3 \(`raise ZeroDivisionError\('boom'\)`\): ZeroDivisionError: boom"
+    with pytest.raises(RuntimeError, match=expected):
         cli._execute(chapter, tmp_path / "out" / "ch98_broken.ipynb", {}, tmp_path / "figs", progress=False)
