@@ -147,12 +147,13 @@ class Chapter:
         kwargs.setdefault("layout", "constrained")
         return plt.subplots(*args, **kwargs)
 
-    def save(self, fig, name: str, *, glue: bool = True) -> dict[str, Any]:
+    def save(self, fig, name: str, *, glue: bool = True) -> None:
         """Save ``fig`` as ``<figures>/<chapter>/<name>.{pdf,png,svg}`` with provenance.
 
         With ``glue=True`` the figure is also glued under the key ``"<chapter>-<name>"`` (no
         display), for a ``{glue:figure}`` directive that gives it a label and a caption.
-        Returns the provenance record (also written to ``<name>.json``).
+        The provenance record is written to ``<name>.json`` (nothing is returned, so a
+        ``ch.save(...)`` ending a cell prints nothing).
         """
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"figure name must be alphanumeric with - or _, got {name!r}")
@@ -176,7 +177,6 @@ class Chapter:
 
             self._glue(prov["key"], Image(filename=str(folder / f"{name}.png"), embed=True))
         plt.close(fig)
-        return prov
 
     def glue(self, key: str, value: Any, fmt: str | None = None) -> Any:
         """Glue a number or table quoted in the text (myst-nb), optionally formatted.
