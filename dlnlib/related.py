@@ -336,10 +336,10 @@ def rows_to_markdown(rows: Sequence[dict], columns: dict[str, str], *, formats: 
             return formats[key].format(v)
         if isinstance(v, (bool, np.bool_)):
             return "yes" if v else "no"
-        if isinstance(v, tuple):
+        if isinstance(v, tuple):  # an index set, already 1-based
             return "{" + ", ".join(map(str, v)) + "}" if v else "∅"
         return str(v).replace("non_", "non-").replace("_", " ")
 
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(k, r[k]) for k in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    from .landscape import markdown_table
+
+    return markdown_table(list(columns.values()), [[cell(k, r[k]) for k in columns] for r in rows])
