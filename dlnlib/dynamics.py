@@ -409,6 +409,7 @@ def _make_trajectory(ts, ys, ws0, dims, mom1, status, msg, nfev, store_weights) 
 # --------------------------------------------------------------------------- batched flow
 
 
+@np.errstate(over="ignore", invalid="ignore")  # rejected trial steps may overflow; they are detected below
 def gradient_flow_batch(
     weights0: Sequence,
     X,
@@ -580,7 +581,7 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
     g, lossv = _grad_loss_batch(y, dims, mom)
     l0 = lossv.copy()
     limit = divergence_factor * np.maximum(l0, 1.0)
-    n_rec = n_steps // record_every + 2
+    n_rec = n_steps // record_every + 2 + k  # + one slot per run that stops between recordings
     steps_rec = np.zeros(n_rec, dtype=np.int64)
     loss_rec = np.full((k, n_rec), np.nan)
     grad_rec = np.full((k, n_rec), np.nan)
@@ -619,11 +620,10 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
             done[good] = it
             status[idx[bad]] = DIVERGED
             active[idx[bad]] = False
-            if gtol > 0:
-                conv = good[gn[good] < gtol]
-                status[conv] = CONVERGED
-                active[conv] = False
-            if it % record_every == 0 or it == n_steps:
+            conv = good[gn[good] < gtol] if gtol > 0 else good[:0]
+            status[conv] = CONVERGED
+            active[conv] = False
+            if it % record_every == 0 or it == n_steps or conv.size:  # also record the converged iterate
                 slot += 1
                 steps_rec[slot] = it
                 record(slot, good)

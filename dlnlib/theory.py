@@ -1,0 +1,539 @@
+"""Paper formulas used by chapters 2-3: invariants under gradient descent, Lemma 2.4, Proposition 2.
+
+MATH.md §4-§5; MATH-DETAILS.md §3-§4.
+
+* :func:`gd_invariant_increment` — the exact change of the invariants ``C_i`` of Lemma 2.3 under one
+  gradient-descent step, ``η² (G_{i+1}^T G_{i+1} - G_i G_i^T)``.
+* :func:`lemma24_terms`, :func:`lemma24_sandwich` — the terms of Lemma 2.4 (eq. (9)) of [CLC]: the
+  principal term ``tr((W_1^T W_1)^N)``, the power-trace (Hölder) inequality, and an explicit
+  two-sided bound of ``||W_{N:1}||_F^2`` by polynomials in ``ρ = ||W_1||_F^2`` whose coefficients
+  depend only on the invariants.
+* :func:`prop2_rate` — the exponential rate of Proposition 2 of [CLC] (as reconstructed in
+  MATH-DETAILS.md §4), with each factor checked separately.
+* :func:`decay_rates`, :func:`fit_loglog_slope` — measurements (rates and power-law slopes).
+
+References
+----------
+[CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric Approach of Gradient Descent Algorithms in
+Linear Neural Networks*, Math. Control Relat. Fields 13(3), 2023 (arXiv:1811.03568).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_finite_array, as_rng, as_weight_batch, as_weights, check_positive, dims_of
+from .model import _check_dims, gradient
+
+__all__ = [
+    "DecayRates",
+    "Lemma24Sandwich",
+    "Lemma24Terms",
+    "LogLogFit",
+    "Prop2Rate",
+    "decay_rates",
+    "exponential_bound_excess",
+    "fit_loglog_slope",
+    "gd_invariant_increment",
+    "lemma24_sandwich",
+    "lemma24_terms",
+    "prop2_rate",
+    "remark4_weights",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _weights_any(weights, name: str = "weights") -> tuple[list[np.ndarray], bool]:
+    """Validate single ``(d_i, d_{i-1})`` or batched ``(K, d_i, d_{i-1})`` weights; return (ws, batched)."""
+    if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or len(weights) == 0:
+        raise TypeError(f"{name} must be a non-empty list [W_1, ..., W_N] of arrays, got {type(weights).__name__}")
+    ndim = np.ndim(weights[0])
+    if ndim == 3:
+        return as_weight_batch(weights, name), True
+    return as_weights(weights, name), False
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _invariants_any(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [_t(ws[i + 1]) @ ws[i + 1] - ws[i] @ _t(ws[i]) for i in range(len(ws) - 1)]
+
+
+def _scalar_or_array(a: np.ndarray, batched: bool):
+    return np.asarray(a) if batched else float(a)
+
+
+# --------------------------------------------------------------------------- GD drift (MATH.md §4)
+
+
+def gd_invariant_increment(weights: Sequence, X, Y, step: float) -> list[np.ndarray]:
+    """Exact change of the invariants under one gradient-descent step.
+
+    With ``W_i^+ = W_i - η G_i``, ``G_i = ∇_{W_i} L(W)``, the invariants of Lemma 2.3 of [CLC]
+    (eq. (7)), ``C_i = W_{i+1}^T W_{i+1} - W_i W_i^T``, change by exactly
+
+        C_i(W^+) - C_i(W) = η² (G_{i+1}^T G_{i+1} - G_i G_i^T),   i = 1..N-1
+
+    (MATH.md §4; MATH-DETAILS.md §3).
+
+    Parameters
+    ----------
+    weights : ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ``(d_x, m)``; Y : ``(d_y, m)``.
+    step : the step size ``η > 0``.
+
+    Returns
+    -------
+    list of ``N - 1`` arrays of shape ``(d_i, d_i)`` (empty for ``N = 1``).
+
+    Notes
+    -----
+    The first-order terms cancel because ``W_{i+1}^T G_{i+1} = W_{N:i+1}^T E X^T W_{i:1}^T = G_i W_i^T``
+    with ``E = W_{N:1} X - Y``: the same identity that makes ``C_i`` constant along the flow. Hence the
+    drift is ``O(η²)`` per step and ``O(η)`` over a fixed time horizon ``T = kη``.
+    """
+    eta = check_positive(step, "step")
+    g = gradient(weights, X, Y)  # validates weights, X, Y
+    return [eta**2 * (g[i + 1].T @ g[i + 1] - g[i] @ g[i].T) for i in range(len(g) - 1)]
+
+
+# --------------------------------------------------------------------------- fits and rates
+
+
+@dataclass(frozen=True)
+class LogLogFit:
+    """Least-squares fit ``log y = log(prefactor) + slope * log x`` (:func:`fit_loglog_slope`).
+
+    Attributes
+    ----------
+    slope : fitted exponent.
+    prefactor : ``y ≈ prefactor * x**slope``.
+    r_squared : coefficient of determination of the fit in log-log coordinates.
+    n_points : number of points used.
+    """
+
+    slope: float
+    prefactor: float
+    r_squared: float
+    n_points: int
+
+    @property
+    def intercept(self) -> float:
+        """Natural logarithm of the prefactor (intercept in ``log``-``log`` coordinates)."""
+        return float(np.log(self.prefactor))
+
+    def __call__(self, x) -> np.ndarray:
+        """The fitted power law evaluated at ``x``."""
+        return self.prefactor * np.asarray(x, dtype=float) ** self.slope
+
+
+def fit_loglog_slope(x, y) -> LogLogFit:
+    """Fit a power law ``y ≈ c x^p`` by least squares on ``(log x, log y)``.
+
+    Parameters
+    ----------
+    x, y : 1-D arrays of the same length ``>= 2`` with finite positive entries, ``x`` not constant.
+
+    Returns
+    -------
+    LogLogFit
+
+    Examples
+    --------
+    >>> fit_loglog_slope([1.0, 2.0, 4.0], [3.0, 12.0, 48.0]).slope  # doctest: +ELLIPSIS
+    2.0...
+    """
+    x = as_finite_array(x, "x", ndim=1)
+    y = as_finite_array(y, "y", ndim=1)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if x.size < 2:
+        raise ValueError(f"need at least 2 points to fit a slope, got {x.size}")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"a log-log fit needs positive values: min(x) = {x.min():.3g}, min(y) = {y.min():.3g}")
+    lx, ly = np.log(x), np.log(y)
+    if np.ptp(lx) == 0:
+        raise ValueError("x must not be constant (the slope is undefined)")
+    a = np.column_stack([lx, np.ones_like(lx)])
+    (slope, icpt), *_ = np.linalg.lstsq(a, ly, rcond=None)
+    resid = ly - (slope * lx + icpt)
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else 1.0
+    return LogLogFit(slope=float(slope), prefactor=float(np.exp(icpt)), r_squared=r2, n_points=int(x.size))
+
+
+@dataclass(frozen=True)
+class DecayRates:
+    """Measured exponential decay rates of a loss curve (:func:`decay_rates`).
+
+    Rates are for ``L(t) ∝ exp(-2 r t)``, the normalization of Proposition 2 of [CLC].
+
+    Attributes
+    ----------
+    average : ``-log(L(T) / L(0)) / (2 T)`` over ``[0, T]``.
+    instantaneous_min : ``min_t ||∇L(t)||² / (2 (L(t) - L_min))`` over the recorded times in
+        ``[0, T]``; along a gradient flow ``dL/dt = -||∇L||²``, so this is the smallest
+        instantaneous rate ``-(dL/dt) / (2 (L - L_min))``.
+    horizon : the time ``T``: the last recorded time whose excess loss is above ``loss_floor`` times
+        the initial one (or the last recorded time).
+    """
+
+    average: float
+    instantaneous_min: float
+    horizon: float
+
+
+def decay_rates(t, loss, grad_norm, *, loss_min: float = 0.0, loss_floor: float = 1e-12) -> DecayRates:
+    """Average and smallest instantaneous exponential rate of a gradient-flow loss curve.
+
+    Parameters
+    ----------
+    t : recorded times ``(n_t,)``, increasing, starting at 0.
+    loss, grad_norm : loss and gradient norm at those times.
+    loss_min : the limit value subtracted from ``loss`` (0 for the reduced problem at a global minimum).
+    loss_floor : ignore times whose excess loss is below ``loss_floor * (L(0) - L_min)`` (round-off).
+
+    Returns
+    -------
+    DecayRates
+    """
+    t = as_finite_array(t, "t", ndim=1)
+    lo = as_finite_array(loss, "loss", ndim=1)
+    gn = as_finite_array(grad_norm, "grad_norm", ndim=1)
+    if not (t.shape == lo.shape == gn.shape) or t.size < 2:
+        raise ValueError(
+            f"t, loss and grad_norm must be 1-D of the same length >= 2, got {t.shape}, {lo.shape}, {gn.shape}"
+        )
+    if t[0] != 0 or np.any(np.diff(t) < 0):
+        raise ValueError("t must be non-decreasing and start at 0")
+    excess = lo - float(loss_min)
+    if excess[0] <= 0:
+        raise ValueError(f"the initial excess loss L(0) - loss_min must be positive, got {excess[0]:.3g}")
+    keep = excess > check_positive(loss_floor, "loss_floor") * excess[0]
+    last = int(np.flatnonzero(keep)[-1])
+    if last == 0:
+        raise ValueError("the loss falls below loss_floor * L(0) at the first recorded time after 0")
+    avg = -np.log(excess[last] / excess[0]) / (2.0 * t[last])
+    inst = gn[: last + 1] ** 2 / (2.0 * excess[: last + 1])
+    return DecayRates(average=float(avg), instantaneous_min=float(np.min(inst)), horizon=float(t[last]))
+
+
+def exponential_bound_excess(t, loss, rate: float, *, loss_floor: float = 1e-12) -> float:
+    """How far a loss curve exceeds the exponential bound ``L(0) exp(-2 rate t)``, in decades.
+
+    Returns ``max_t log10(L(t) / (L(0) exp(-2 rate t)))`` over the recorded times whose loss is above
+    ``loss_floor * L(0)`` (below that, round-off dominates). The value is 0 at ``t = 0``, so a
+    result ``<= 0`` (up to integration error) means the bound holds; a positive result is the size
+    of the violation. Computed in logarithms, so it does not overflow when the bound underflows.
+
+    Parameters
+    ----------
+    t : recorded times ``(n_t,)`` starting at 0; loss : loss values ``(n_t,)`` (``L(0) > 0``).
+    rate : the rate ``κ`` (any real number: also used for the invalid "naive" products).
+    """
+    t = as_finite_array(t, "t", ndim=1)
+    lo = as_finite_array(loss, "loss", ndim=1)
+    if t.shape != lo.shape or t.size == 0 or t[0] != 0:
+        raise ValueError(f"t and loss must be 1-D of the same length with t[0] = 0, got {t.shape} and {lo.shape}")
+    if lo[0] <= 0:
+        raise ValueError(f"the initial loss must be positive, got {lo[0]:.3g}")
+    rate = float(as_finite_array(rate, "rate", ndim=0))
+    keep = lo > check_positive(loss_floor, "loss_floor") * lo[0]
+    excess = np.log10(lo[keep] / lo[0]) + 2.0 * rate * t[keep] / np.log(10.0)
+    return float(np.max(excess))
+
+
+# --------------------------------------------------------------------------- Proposition 2 (MATH.md §5)
+
+
+@dataclass(frozen=True)
+class Prop2Rate:
+    """The rate of Proposition 2 of [CLC] at an initialization (MATH-DETAILS.md §4).
+
+    Attributes
+    ----------
+    dims : widths ``(d_0, ..., d_N)``.
+    pyramidal : whether ``d_N <= d_{N-1} <= ... <= d_1``.
+    factors : ``λ_(d_{i-1} - d_i + 1)(C_{i-1})`` for ``i = 2..N`` (``k``-th smallest eigenvalue,
+        i.e. the ``d_i``-th largest), one per invariant.
+    n_positive : number of positive eigenvalues of each ``C_{i-1}``.
+    required : ``d_i``, the number of positive eigenvalues each ``C_{i-1}`` needs.
+    hypothesis_holds : pyramidal and **every** factor positive.
+    kappa : the guaranteed rate ``∏ factors`` when the hypothesis holds, else ``nan``.
+    naive_product : ``∏ factors`` regardless of signs (can be positive with two negative factors:
+        the pitfall of MATH-DETAILS.md §4, which gives no guarantee).
+    message : which condition fails, or ``"hypothesis holds"``.
+    """
+
+    dims: tuple[int, ...]
+    pyramidal: bool
+    factors: tuple[float, ...]
+    n_positive: tuple[int, ...]
+    required: tuple[int, ...]
+    hypothesis_holds: bool
+    kappa: float
+    naive_product: float
+    message: str = field(default="")
+
+    def bound(self, t, loss0: float) -> np.ndarray:
+        """The bound ``L̄(0) exp(-2 κ t)`` of Proposition 2 at times ``t``.
+
+        Raises
+        ------
+        ValueError
+            If the hypothesis of Proposition 2 does not hold (then there is no guarantee).
+        """
+        if not self.hypothesis_holds:
+            raise ValueError(f"Proposition 2 does not apply: {self.message}")
+        return float(loss0) * np.exp(-2.0 * self.kappa * np.asarray(t, dtype=float))
+
+
+def prop2_rate(weights0: Sequence, *, rtol: float = 1e-12) -> Prop2Rate:
+    """The lower bound ``κ`` on the exponential rate of Proposition 2 of [CLC] (MATH.md §5).
+
+    Under the pyramidal condition ``d_y = d_N <= d_{N-1} <= ... <= d_1`` and if, at ``t = 0``,
+    each ``C_{i-1} = W_i^T W_i - W_{i-1} W_{i-1}^T`` (``i = 2..N``) has at least ``d_i`` positive
+    eigenvalues, then along the reduced gradient flow ``L̄(t) <= L̄(0) exp(-2 κ t)`` with
+
+        κ = ∏_{i=2}^{N} λ_(d_{i-1} - d_i + 1)(C_{i-1})     (k-th smallest eigenvalue),
+
+    the product of the ``d_i``-th largest eigenvalues, each of which must be positive.
+
+    Parameters
+    ----------
+    weights0 : initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    rtol : an eigenvalue counts as positive when it exceeds ``rtol * max(1, max_j ||C_j||_2)``.
+
+    Returns
+    -------
+    Prop2Rate
+        ``hypothesis_holds`` is False (and ``kappa`` is NaN) when the widths are not pyramidal or
+        some factor is not positive; ``message`` says which. For ``N = 1`` the product is empty
+        and ``κ = 1`` (then ``dE/dt = -E``).
+
+    Notes
+    -----
+    Proof chain (MATH-DETAILS.md §4): ``d/dt ||E||² = -2 Σ_i ||W_{N:i+1}^T E W_{i-1:1}^T||² <=
+    -2 λ_min(W_{N:2} W_{N:2}^T) ||E||²``, ``λ_min(W_{N:2} W_{N:2}^T) >= ∏_{i>=2} λ_min(W_i W_i^T)``,
+    and by Weyl's inequality applied to ``W_i^T W_i = W_{i-1} W_{i-1}^T + C_{i-1}`` (constant ``C``),
+    ``λ_min(W_i W_i^T) = λ_(d_{i-1}-d_i+1)(W_i^T W_i) >= λ_(d_{i-1}-d_i+1)(C_{i-1})``. The last
+    step bounds a nonnegative number from below, so a product of two negative factors is positive
+    but proves nothing: each factor is checked separately.
+    """
+    ws = as_weights(weights0, "weights0")
+    rtol = check_positive(rtol, "rtol")
+    d = dims_of(ws)
+    n = len(ws)
+    pyramidal = all(d[i] <= d[i - 1] for i in range(2, n + 1))
+    cs = _invariants_any(ws)
+    scale = max([1.0] + [float(np.linalg.norm(c, 2)) for c in cs])
+    factors, n_pos, required = [], [], []
+    for i in range(2, n + 1):
+        eig = np.linalg.eigvalsh(cs[i - 2])  # ascending, size d_{i-1}
+        k = d[i - 1] - d[i] + 1  # 1-based rank from below
+        factors.append(float(eig[k - 1]) if k >= 1 else float("nan"))
+        n_pos.append(int(np.sum(eig > rtol * scale)))
+        required.append(d[i])
+    problems = []
+    if not pyramidal:
+        problems.append(f"widths {d} are not pyramidal (need d_N <= ... <= d_1)")
+    for j, (f, p, r) in enumerate(zip(factors, n_pos, required), start=2):
+        if not (p >= r and f > rtol * scale):
+            problems.append(f"C_{j - 1} has {p} positive eigenvalues, needs {r} (factor {f:.3g})")
+    holds = not problems
+    naive = float(np.prod(factors)) if factors else 1.0
+    return Prop2Rate(
+        dims=d,
+        pyramidal=pyramidal,
+        factors=tuple(factors),
+        n_positive=tuple(n_pos),
+        required=tuple(required),
+        hypothesis_holds=holds,
+        kappa=naive if holds else float("nan"),
+        naive_product=naive,
+        message="hypothesis holds" if holds else "; ".join(problems),
+    )
+
+
+def remark4_weights(dims, rng, *, scales, max_tries: int = 1000) -> list[np.ndarray]:
+    """Random initial weights satisfying the hypothesis of Proposition 2 (Remark 4 of [CLC]).
+
+    Remark 4: ``λ_(k)(C_{i-1}) >= λ_(k)(W_i^T W_i) - λ_max(W_{i-1} W_{i-1}^T)``, so the hypothesis
+    holds on open sets where ``W_1`` is small and the later layers are large (and, for ``N >= 3``,
+    increasingly so). We draw ``(W_i)_{kl} ~ N(0, scales[i-1]^2 / d_{i-1})`` and keep the first draw
+    for which :func:`prop2_rate` reports that the hypothesis holds.
+
+    Parameters
+    ----------
+    dims : pyramidal widths ``(d_0, ..., d_N)`` with ``d_N <= ... <= d_1``.
+    rng : numpy.random.Generator or int seed.
+    scales : ``N`` positive scales, one per layer (e.g. increasing: ``[0.1, 1, 2, 4]``).
+    max_tries : number of draws before giving up.
+
+    Raises
+    ------
+    ValueError
+        If the widths are not pyramidal, ``scales`` has the wrong length, or no draw satisfied the
+        hypothesis (the scales do not grow fast enough).
+    """
+    d = _check_dims(dims)
+    g = as_rng(rng)
+    n = len(d) - 1
+    sc = as_finite_array(scales, "scales", ndim=1)
+    if sc.shape[0] != n or np.any(sc <= 0):
+        raise ValueError(f"scales must be {n} positive numbers (one per layer), got {list(scales)!r}")
+    if not all(d[i] <= d[i - 1] for i in range(2, n + 1)):
+        raise ValueError(f"Proposition 2 needs pyramidal widths d_N <= ... <= d_1, got {d}")
+    max_tries = check_positive(max_tries, "max_tries", integer=True)
+    for _ in range(max_tries):
+        ws = [g.standard_normal((d[i], d[i - 1])) * (sc[i - 1] / np.sqrt(d[i - 1])) for i in range(1, n + 1)]
+        if prop2_rate(ws).hypothesis_holds:
+            return ws
+    raise ValueError(
+        f"no draw out of {max_tries} satisfied the hypothesis of Proposition 2 with scales {list(sc)}; "
+        "make W_1 smaller or the later layers larger (increasing with depth)"
+    )
+
+
+# --------------------------------------------------------------------------- Lemma 2.4 (MATH.md §5)
+
+
+@dataclass(frozen=True)
+class Lemma24Sandwich:
+    """Explicit polynomial bounds of Lemma 2.4 of [CLC] (:func:`lemma24_sandwich`).
+
+    With ``ρ = ||W_1||_F^2``, ``r = min(d_0, d_1)`` and ``c_j^± = max(±λ_max/min(C_j), 0)``:
+
+        lower(ρ) = ∏_{k=1}^{N} (ρ / r - Σ_{j<k} c_j^-)_+  <=  ||W_{N:1}||_F^2
+                 <=  upper(ρ) = ρ ∏_{k=2}^{N} (ρ + Σ_{j<k} c_j^+).
+
+    Attributes
+    ----------
+    depth : ``N``.
+    rank_bound : ``r = min(d_0, d_1)``.
+    c_plus, c_minus : ``(..., N-1)`` arrays of ``max(λ_max(C_j), 0)`` and ``max(-λ_min(C_j), 0)``.
+    """
+
+    depth: int
+    rank_bound: int
+    c_plus: np.ndarray = field(repr=False)
+    c_minus: np.ndarray = field(repr=False)
+
+    def lower(self, rho) -> np.ndarray:
+        """``∏_{k=1}^{N} (ρ/r - Σ_{j<k} c_j^-)_+`` (leading term ``ρ^N / r^N``)."""
+        rho = np.asarray(rho, dtype=float)
+        cm = np.concatenate([np.zeros(self.c_minus.shape[:-1] + (1,)), np.cumsum(self.c_minus, axis=-1)], axis=-1)
+        return np.prod(np.maximum(rho[..., None] / self.rank_bound - cm, 0.0), axis=-1)
+
+    def upper(self, rho) -> np.ndarray:
+        """``ρ ∏_{k=2}^{N} (ρ + Σ_{j<k} c_j^+)`` (leading term ``ρ^N``)."""
+        rho = np.asarray(rho, dtype=float)
+        return rho * np.prod(rho[..., None] + np.cumsum(self.c_plus, axis=-1), axis=-1)
+
+
+def lemma24_sandwich(weights: Sequence) -> Lemma24Sandwich:
+    """The bounds of Lemma 2.4 for the invariants of ``weights`` (single or batched).
+
+    Lemma 2.4 of [CLC] (eq. (9)) states ``C_N^{-1} ρ^N - P_N(ρ) <= ||W_{N:1}||_F^2 <= C_N ρ^N +
+    Q_N(ρ)`` with polynomials of degree ``<= N-1`` whose coefficients depend only on ``N``, the
+    widths and the invariants ``C_i``; since the ``C_i`` are constant along the flow, so are the
+    bounds as functions of ``ρ = ||W_1||_F^2``. The printed constants could not be recovered
+    (MATH-DETAILS.md §14); this function gives an explicit version, with ``C_N = r^N`` below and
+    ``C_N = 1`` above (see :class:`Lemma24Sandwich`).
+
+    Notes
+    -----
+    *Upper:* ``||W_{N:1}||_F <= ||W_1||_F ∏_{i>=2} ||W_i||_2`` and, by Weyl's inequality on
+    ``W_i^T W_i = W_{i-1} W_{i-1}^T + C_{i-1}``, ``||W_i||_2^2 <= ||W_{i-1}||_2^2 + c_{i-1}^+``, so
+    ``||W_i||_2^2 <= ρ + Σ_{j<i} c_j^+``.
+
+    *Lower:* let ``p_k = ||W_{k:1}||_2^2`` (``p_0 = 1``) and ``u`` a top left singular vector of
+    ``W_{k-1:1}``. Then ``p_k >= p_{k-1} u^T W_k^T W_k u >= p_{k-1} (||W_{k-1}^T u||^2 - c_{k-1}^-)``
+    and ``p_{k-1} <= p_{k-2} ||W_{k-1}^T u||^2``, so ``q_k = p_k / p_{k-1}`` satisfies
+    ``q_k >= q_{k-1} - c_{k-1}^-`` with ``q_1 = ||W_1||_2^2 >= ρ / r``. Hence
+    ``||W_{N:1}||_F^2 >= p_N >= ∏_k (ρ/r - Σ_{j<k} c_j^-)_+``.
+    """
+    ws, _ = _weights_any(weights)
+    d = dims_of(ws)
+    n = len(ws)
+    batch = ws[0].shape[:-2]
+    if n == 1:
+        empty = np.zeros(batch + (0,))
+        return Lemma24Sandwich(depth=1, rank_bound=min(d[0], d[1]), c_plus=empty, c_minus=empty)
+    eigs = [np.linalg.eigvalsh(c) for c in _invariants_any(ws)]
+    c_plus = np.stack([np.maximum(e[..., -1], 0.0) for e in eigs], axis=-1)
+    c_minus = np.stack([np.maximum(-e[..., 0], 0.0) for e in eigs], axis=-1)
+    return Lemma24Sandwich(depth=n, rank_bound=min(d[0], d[1]), c_plus=c_plus, c_minus=c_minus)
+
+
+@dataclass(frozen=True)
+class Lemma24Terms:
+    """Terms of Lemma 2.4 of [CLC] at given weights (:func:`lemma24_terms`).
+
+    Floats for a single weights tuple, ``(K,)`` arrays for a batch.
+
+    Attributes
+    ----------
+    rho : ``ρ = ||W_1||_F^2``.
+    end_to_end_sq : ``||W_{N:1}||_F^2``.
+    principal : ``tr((W_1^T W_1)^N)``, the principal term of the proof; equals ``end_to_end_sq``
+        exactly for balanced weights (all ``C_i = 0``).
+    power_trace_lower, power_trace_upper : ``(tr A)^N / r^{N-1}`` and ``(tr A)^N`` for
+        ``A = W_1^T W_1`` (``tr A = ρ``, ``r = min(d_0, d_1) >= rank A``); by Hölder's inequality
+        ``power_trace_lower <= principal <= power_trace_upper``.
+    lower, upper : the sandwich of :func:`lemma24_sandwich` evaluated at ``ρ``.
+    """
+
+    rho: float | np.ndarray
+    end_to_end_sq: float | np.ndarray
+    principal: float | np.ndarray
+    power_trace_lower: float | np.ndarray
+    power_trace_upper: float | np.ndarray
+    lower: float | np.ndarray
+    upper: float | np.ndarray
+
+
+def lemma24_terms(weights: Sequence) -> Lemma24Terms:
+    """Evaluate the terms of Lemma 2.4 of [CLC] (eq. (9); MATH.md §5) at ``weights``.
+
+    Parameters
+    ----------
+    weights : ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``, or a batch with
+        ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+
+    Returns
+    -------
+    Lemma24Terms
+    """
+    ws, batched = _weights_any(weights)
+    d = dims_of(ws)
+    n = len(ws)
+    r = min(d[0], d[1])
+    prod = ws[0]
+    for w in ws[1:]:
+        prod = w @ prod
+    rho = np.sum(ws[0] ** 2, axis=(-2, -1))
+    e2e = np.sum(prod**2, axis=(-2, -1))
+    sv2 = np.linalg.svd(ws[0], compute_uv=False) ** 2
+    principal = np.sum(sv2**n, axis=-1)
+    sw = lemma24_sandwich(ws)
+
+    def f(a):
+        return _scalar_or_array(a, batched)
+
+    return Lemma24Terms(
+        rho=f(rho),
+        end_to_end_sq=f(e2e),
+        principal=f(principal),
+        power_trace_lower=f(rho**n / r ** (n - 1)),
+        power_trace_upper=f(rho**n),
+        lower=f(sw.lower(rho)),
+        upper=f(sw.upper(rho)),
+    )
