@@ -276,6 +276,16 @@ class DescentResult:
 # --------------------------------------------------------------------------- single trajectory
 
 
+def _check_t_eval(t_eval, t_max: float) -> np.ndarray:
+    """Recording times: default 201 equally spaced times, else increasing within ``[0, t_max]``."""
+    if t_eval is None:
+        return np.linspace(0.0, t_max, 201)
+    t_eval = as_finite_array(t_eval, "t_eval", ndim=1)
+    if t_eval.size == 0 or t_eval[0] < 0 or t_eval[-1] > t_max or np.any(np.diff(t_eval) <= 0):
+        raise ValueError(f"t_eval must be increasing within [0, t_max={t_max}], got {t_eval.size} times")
+    return t_eval
+
+
 def _grad_tol_default(grad_tol):
     return check_positive(grad_tol, "grad_tol") if grad_tol is not None else 0.0
 
@@ -328,11 +338,7 @@ def gradient_flow(
     mom = _moments(X, Y)
     mom1 = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
     y0 = _flatten([w[None] for w in ws0])[0]
-    if t_eval is None:
-        t_eval = np.linspace(0.0, t_max, 201)
-    t_eval = as_finite_array(t_eval, "t_eval", ndim=1)
-    if t_eval.size == 0 or t_eval[0] < 0 or t_eval[-1] > t_max or np.any(np.diff(t_eval) <= 0):
-        raise ValueError(f"t_eval must be increasing within [0, t_max={t_max}]")
+    t_eval = _check_t_eval(t_eval, t_max)
 
     def rhs(_t, y):
         g, _ = _grad_loss_batch(y[None], dims, mom1)
@@ -458,11 +464,7 @@ def gradient_flow_batch(
     atol = check_positive(atol, "atol")
     gtol = _grad_tol_default(grad_tol)
     max_steps = check_positive(max_steps, "max_steps", integer=True)
-    if t_eval is None:
-        t_eval = np.linspace(0.0, t_max, 201)
-    t_eval = as_finite_array(t_eval, "t_eval", ndim=1)
-    if t_eval.size == 0 or t_eval[0] < 0 or t_eval[-1] > t_max or np.any(np.diff(t_eval) <= 0):
-        raise ValueError(f"t_eval must be increasing within [0, t_max={t_max}]")
+    t_eval = _check_t_eval(t_eval, t_max)
     shared = mom.sxx.shape[0] == 1
 
     def sub(idx):
