@@ -23,7 +23,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._validation import as_finite_array, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_weights_data, _check_xy
+from .model import _check_weights_data, _check_xy, _gradient_from_e, _prefix_products
 
 __all__ = [
     "BatchDescentResult",
@@ -118,18 +118,11 @@ def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
 def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tuple[np.ndarray, np.ndarray]:
     """Flat gradients ``(K, P)`` and losses ``(K,)`` of K weight tuples (MATH.md §2)."""
     ws = _split(y, dims)
-    prefix = [None]  # prefix[i] = W_{i:1}; prefix[0] = identity (not materialized)
-    for i, w in enumerate(ws):
-        prefix.append(w if i == 0 else w @ prefix[-1])
+    prefix = _prefix_products(ws)
     diff = prefix[-1] - mom.wls  # (K, d_y, d_x)
     e = diff @ mom.sxx
     lossv = mom.c0 + 0.5 * np.einsum("kij,kij->k", diff, e)
-    grads = [None] * len(ws)
-    left = e
-    for i in range(len(ws) - 1, -1, -1):
-        grads[i] = left if i == 0 else left @ np.swapaxes(prefix[i], -1, -2)
-        if i > 0:
-            left = np.swapaxes(ws[i], -1, -2) @ left
+    grads = _gradient_from_e(ws, e, prefix)
     return _flatten(grads), lossv
 
 

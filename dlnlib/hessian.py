@@ -33,7 +33,7 @@ import numpy as np
 
 from ._validation import as_finite_array, as_weights, dims_of
 from .critical import _gradient_scale, _norm2, _reduced_product, identify_index_set, inversion_number
-from .model import _chain, _check_weights_data, _check_xy, check_data, reduce_data
+from .model import _chain, _check_weights_data, _check_xy, _gradient_from_e, _prefix_products, check_data, reduce_data
 
 __all__ = [
     "Classification",
@@ -212,17 +212,8 @@ def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.n
 
 def _batched_gradient(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
     """Gradient for a batch of weights ``(K, d_i, d_{i-1})`` (moments only)."""
-    n = len(ws)
-    k = ws[0].shape[0]
-    pre = [np.broadcast_to(np.eye(ws[0].shape[2]), (k, ws[0].shape[2], ws[0].shape[2]))]
-    for w in ws:
-        pre.append(w @ pre[-1])
-    left = pre[-1] @ sxx - syx
-    grads: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-    for i in range(n - 1, -1, -1):
-        grads[i] = left @ np.swapaxes(pre[i], 1, 2)
-        left = np.swapaxes(ws[i], 1, 2) @ left
-    return grads
+    prefix = _prefix_products(ws)
+    return _gradient_from_e(ws, prefix[-1] @ sxx - syx, prefix)
 
 
 def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) -> np.ndarray:

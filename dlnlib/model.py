@@ -119,20 +119,31 @@ def loss(weights: Sequence, X, Y) -> float:
     return 0.5 * float(np.sum(r * r))
 
 
-def _gradient_from_e(ws: Sequence[np.ndarray], e: np.ndarray) -> list[np.ndarray]:
+def _prefix_products(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``[I, W_1, W_2 W_1, ..., W_{N:1}]`` (trusted input; weights may carry a leading batch axis)."""
+    prefix = [np.eye(ws[0].shape[-1])]
+    for i, w in enumerate(ws):
+        prefix.append(w if i == 0 else w @ prefix[-1])
+    return prefix
+
+
+def _gradient_from_e(
+    ws: Sequence[np.ndarray], e: np.ndarray, prefix: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     """``grad_i = W_{N:i+1}^T e W_{i-1:1}^T`` for ``e = (W_{N:1} X - Y) X^T`` (trusted input).
 
-    Prefix and suffix products are each computed once, so the cost is O(N) matrix products.
+    Works on single weights ``(d_i, d_{i-1})`` and on batches ``(K, d_i, d_{i-1})`` (with ``e`` of
+    shape ``(K, d_y, d_x)``). Prefix products are computed once (or passed in), so the cost is
+    O(N) matrix products.
     """
-    n = len(ws)
-    prefix = [np.eye(ws[0].shape[1])]  # prefix[i] = W_{i:1}
-    for w in ws:
-        prefix.append(w @ prefix[-1])
-    grads: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+    if prefix is None:
+        prefix = _prefix_products(ws)
+    grads: list[np.ndarray] = [None] * len(ws)  # type: ignore[list-item]
     left = e  # W_{N:i+1}^T e, starting at i = N
-    for i in range(n - 1, -1, -1):
-        grads[i] = left @ prefix[i].T
-        left = ws[i].T @ left
+    for i in range(len(ws) - 1, -1, -1):
+        grads[i] = left if i == 0 else left @ np.swapaxes(prefix[i], -1, -2)
+        if i > 0:
+            left = np.swapaxes(ws[i], -1, -2) @ left
     return grads
 
 
