@@ -6,6 +6,7 @@ import sys
 
 import nbformat
 import pytest
+from PIL import Image
 
 from dlnlib import cli
 
@@ -79,6 +80,26 @@ def test_run_writes_a_new_folder_per_run_with_figures_and_provenance(tmp_path):
     assert prov["chapter"] == "ch01_model" and prov["git_commit"] and prov["dlnlib_version"]
     for ext in ("pdf", "png", "svg"):
         assert (folder / "figures" / "ch01_model" / f"reduction.{ext}").stat().st_size > 1000
+    # reproducible: the second run glued the same numbers and drew the same pixels
+    other = tmp_path / folders[1]
+    assert _glued(folder / "ch01_model.ipynb") == _glued(other / "ch01_model.ipynb")
+    with (
+        Image.open(folder / "figures/ch01_model/reduction.png") as a,
+        Image.open(other / "figures/ch01_model/reduction.png") as b,
+    ):
+        assert a.size == b.size and a.tobytes() == b.tobytes()
+
+
+def _glued(path):
+    nb = nbformat.read(path, as_version=4)
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            scrap = o.get("metadata", {}).get("scrapbook")
+            if scrap and not scrap["name"].endswith("-reduction"):
+                out[scrap["name"]] = o["data"][scrap["mime_prefix"] + "text/plain"]
+    assert len(out) > 5
+    return out
 
 
 def test_failing_cell_names_chapter_and_cell(tmp_path):
