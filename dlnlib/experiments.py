@@ -324,22 +324,35 @@ def _run_chunk(task: _Task) -> dict:
 class OVFResult:
     """Result of :func:`ovf_experiment` (MATH-DETAILS.md §11).
 
-    Per-trial arrays (length ``n_trials = n_data * n_inits``, data-major order):
-
-    data_index, init_index : which data draw and which initialization.
-    status : integrator status (1 converged, 0 reached ``t_max``, -1 failed).
-    t_final : stopping time; time_to_converge : ``t_final`` where converged, else NaN.
-    final_loss : loss at the end; excess_loss : ``final_loss`` minus the global minimum value.
-    critical_value : identified critical value (NaN when unresolved).
-    index_set : identified ``S`` (0-based tuple), ``None`` when unresolved or not identifiable
+    Attributes
+    ----------
+    data_index, init_index : ndarray of int
+        Which data draw and which initialization (length ``n_trials = n_data * n_inits``,
+        data-major order, as every per-trial array below).
+    status : ndarray of int
+        Integrator status (1 converged, 0 reached ``t_max``, -1 failed).
+    t_final, time_to_converge : ndarray
+        Stopping time; ``t_final`` where converged, else NaN.
+    final_loss, excess_loss : ndarray
+        Loss at the end; ``final_loss`` minus the global minimum value.
+    critical_value : ndarray
+        Identified critical value (NaN when unresolved).
+    index_set : list
+        Identified ``S`` (0-based tuple), ``None`` when unresolved or not identifiable
         (degenerate data).
-    resolved : converged and identified (:func:`dlnlib.critical.limit_critical_value` passed, or for
+    resolved : ndarray of bool
+        Converged and identified (:func:`dlnlib.critical.limit_critical_value` passed, or for
         degenerate data the loss matched a critical value within 1e-3 of the smallest gap).
-    is_global_minimum : resolved at the global minimum value.
-    distance_least_squares : ``||(W_{N:1} - W_LS) X||_F / ||W_LS X||_F`` (Remark 5).
-    distance_optimum : same against the rank-``min(r_max, d_y)`` optimum ``U_r U_r^T W_LS``
-        (equal to the previous one for filling widths).
+    is_global_minimum : ndarray of bool
+        Resolved at the global minimum value.
+    distance_least_squares : ndarray
+        ``||(W_{N:1} - W_LS) X||_F / ||W_LS X||_F`` (Remark 5).
+    distance_optimum : ndarray
+        Same against the rank-``min(r_max, d_y)`` optimum ``U_r U_r^T W_LS`` (equal to the
+        previous one for filling widths).
 
+    Notes
+    -----
     Summary: ``n_global / n_trials`` is ``fraction`` with Wilson interval ``interval``; unresolved
     runs count as **not** reaching a global minimum (conservative: a run stuck near a saddle at
     ``t_max`` is unresolved). ``fraction_resolved`` / ``interval_resolved`` condition on resolved

@@ -72,12 +72,19 @@ def driver():
 
 
 def _pages(root):
-    pages = ["index.html", "book/intro.html", "book/chapters/figures.html", "book/chapters/execution.html"]
+    pages = [
+        "index.html",
+        "book/intro.html",
+        "book/chapters/figures.html",
+        "book/chapters/execution.html",
+        "book/api.html",
+    ]
     pages += [f"book/chapters/{c.name}.html" for c in cli.list_chapters(root)]
     return pages
 
 
 def _wait_for_mathjax(driver):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, 30).until(
@@ -91,6 +98,17 @@ def _wait_for_mathjax(driver):
         "if (window.MathJax && MathJax.startup && MathJax.startup.promise) {"
         "  MathJax.startup.promise.then(() => done(true)).catch(() => done(false)); } else { done(true); }"
     )
+    # typesetting can finish after the startup promise on long pages: poll until every math
+    # element holds its rendering (or give up after 20 s and let the assertions report it)
+    try:
+        WebDriverWait(driver, 20, poll_frequency=0.2).until(
+            lambda d: d.execute_script(
+                "return Array.from(document.querySelectorAll('.math'))"
+                ".every(e => e.querySelector('mjx-container') || e.tagName === 'MJX-CONTAINER')"
+            )
+        )
+    except TimeoutException:
+        pass
 
 
 def test_pages_render_math_images_links_without_console_errors(root, server, driver):
