@@ -25,6 +25,21 @@ def as_rng(rng: np.random.Generator | int | np.random.SeedSequence | None) -> np
     """Normalize ``rng`` (a Generator, an int seed or a SeedSequence) to a Generator.
 
     ``None`` is refused: every random draw in dlnlib is reproducible by construction.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator, int or numpy.random.SeedSequence
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng`` itself if it is a Generator, else ``numpy.random.default_rng(rng)``.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is ``None`` or of another type.
     """
     if isinstance(rng, np.random.Generator):
         return rng
@@ -39,7 +54,29 @@ def as_rng(rng: np.random.Generator | int | np.random.SeedSequence | None) -> np
 
 
 def as_finite_array(a, name: str, *, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """Return ``a`` as a float64 array, refusing NaN/inf and wrong dimensionality."""
+    """Return ``a`` as a float64 array, refusing NaN/inf and wrong dimensionality.
+
+    Parameters
+    ----------
+    a : array_like
+        Input.
+    name : str
+        Name used in error messages.
+    ndim : int or tuple of int or None, optional
+        Keyword-only. Allowed number(s) of dimensions (``None``: any).
+
+    Returns
+    -------
+    ndarray
+        ``a`` as float64.
+
+    Raises
+    ------
+    TypeError
+        If ``a`` is not numeric.
+    ValueError
+        If ``a`` has a wrong dimensionality or NaN/infinite entries.
+    """
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -55,7 +92,27 @@ def as_finite_array(a, name: str, *, ndim: int | tuple[int, ...] | None = None) 
 
 
 def as_weights(weights: Sequence, name: str = "weights") -> list[np.ndarray]:
-    """Validate a weights tuple ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``."""
+    """Validate a weights tuple ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        ``[W_1, ..., W_N]``.
+    name : str, optional
+        Name used in error messages.
+
+    Returns
+    -------
+    list of ndarray
+        The weights as float64 arrays.
+
+    Raises
+    ------
+    TypeError
+        If ``weights`` is not a non-empty sequence of numeric arrays.
+    ValueError
+        If some ``W_i`` is not 2-D or finite, or consecutive shapes do not chain.
+    """
     if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or len(weights) == 0:
         raise TypeError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays, got {type(weights).__name__}")
     ws = [as_finite_array(w, f"{name}[{i}] (W_{i + 1})", ndim=2) for i, w in enumerate(weights)]
@@ -69,7 +126,27 @@ def as_weights(weights: Sequence, name: str = "weights") -> list[np.ndarray]:
 
 
 def as_weight_batch(weights: Sequence, name: str = "weights") -> list[np.ndarray]:
-    """Validate a batch of weights: ``W_i`` of shape ``(K, d_i, d_{i-1})`` with a common K."""
+    """Validate a batch of weights: ``W_i`` of shape ``(K, d_i, d_{i-1})`` with a common K.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        ``[W_1, ..., W_N]``, each with a leading batch axis.
+    name : str, optional
+        Name used in error messages.
+
+    Returns
+    -------
+    list of ndarray
+        The weights as float64 arrays.
+
+    Raises
+    ------
+    TypeError
+        If ``weights`` is not a non-empty sequence of numeric arrays.
+    ValueError
+        If some ``W_i`` is not 3-D or finite, batch sizes differ, or shapes do not chain.
+    """
     if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or len(weights) == 0:
         raise TypeError(f"{name} must be a non-empty list of 3-D arrays (K, d_i, d_(i-1))")
     ws = [as_finite_array(w, f"{name}[{i}] (W_{i + 1})", ndim=3) for i, w in enumerate(weights)]
@@ -83,12 +160,45 @@ def as_weight_batch(weights: Sequence, name: str = "weights") -> list[np.ndarray
 
 
 def dims_of(weights: Sequence[np.ndarray]) -> tuple[int, ...]:
-    """Widths ``(d_0, ..., d_N)`` of a (batched or single) weights tuple."""
+    """Widths ``(d_0, ..., d_N)`` of a (batched or single) weights tuple.
+
+    Parameters
+    ----------
+    weights : sequence of ndarray
+        Validated weights (single or batched).
+
+    Returns
+    -------
+    tuple of int
+        ``(d_0, ..., d_N)``.
+    """
     return (int(weights[0].shape[-1]),) + tuple(int(w.shape[-2]) for w in weights)
 
 
 def check_positive(value, name: str, *, integer: bool = False) -> float | int:
-    """Refuse non-finite, zero or negative numbers (step sizes, horizons, counts)."""
+    """Refuse non-finite, zero or negative numbers (step sizes, horizons, counts).
+
+    Parameters
+    ----------
+    value : float or int
+        The number to check.
+    name : str
+        Name used in error messages.
+    integer : bool, optional
+        Keyword-only. Require a positive integer.
+
+    Returns
+    -------
+    float or int
+        ``value`` as a float (or as an int when ``integer=True``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a number (not an integer when ``integer=True``).
+    ValueError
+        If ``value`` is not finite or not positive.
+    """
     if integer:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be a positive integer, got {value!r}")

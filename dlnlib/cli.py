@@ -37,7 +37,19 @@ EXECUTED_DIR = "book/chapters"
 
 @dataclass(frozen=True)
 class ChapterSource:
-    """A chapter notebook and the defaults of its ``parameters`` cell."""
+    """A chapter notebook and the defaults of its ``parameters`` cell.
+
+    Attributes
+    ----------
+    name : str
+        File stem, e.g. ``"ch02_invariants"``.
+    path : pathlib.Path
+        The source notebook.
+    title : str
+        The chapter title.
+    defaults : dict
+        Parameter names and their default values.
+    """
 
     name: str
     path: Path
@@ -74,7 +86,18 @@ def _title(nb: dict, fallback: str) -> str:
 
 
 def list_chapters(root: Path | None = None) -> list[ChapterSource]:
-    """All chapters (``book/src/*.ipynb``), in file-name order."""
+    """All chapters (``book/src/*.ipynb``), in file-name order.
+
+    Parameters
+    ----------
+    root : pathlib.Path or None, optional
+        Repository root (default: :func:`dlnlib.plotting.repo_root`).
+
+    Returns
+    -------
+    list of ChapterSource
+        The chapters.
+    """
     root = root or repo_root()
     out = []
     for p in sorted((root / SOURCE_DIR).glob("*.ipynb")):
@@ -84,7 +107,25 @@ def list_chapters(root: Path | None = None) -> list[ChapterSource]:
 
 
 def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
-    """Find a chapter by file stem (``ch02_invariants``), prefix (``ch02``) or number (``2``)."""
+    """Find a chapter by file stem (``ch02_invariants``), prefix (``ch02``) or number (``2``).
+
+    Parameters
+    ----------
+    key : str
+        File stem, prefix or number.
+    root : pathlib.Path or None, optional
+        Repository root (default: :func:`dlnlib.plotting.repo_root`).
+
+    Returns
+    -------
+    ChapterSource
+        The only matching chapter.
+
+    Raises
+    ------
+    SystemExit
+        If ``key`` matches no chapter or several.
+    """
     chapters = list_chapters(root)
     k = key.strip()
     if k.isdigit():
@@ -120,6 +161,21 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 def validate_parameters(chapter: ChapterSource, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Parse ``-p name value`` pairs and check them against the chapter's parameters cell.
+
+    Values are parsed as Python literals (else kept as strings); an ``int`` given for a ``float``
+    parameter is converted.
+
+    Parameters
+    ----------
+    chapter : ChapterSource
+        The chapter.
+    pairs : list of tuple of str
+        ``(name, value)`` pairs as typed on the command line.
+
+    Returns
+    -------
+    dict
+        Parsed values by parameter name.
 
     Raises
     ------
@@ -187,6 +243,18 @@ def _execute(chapter: ChapterSource, out_nb: Path, params: dict[str, Any], figur
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """The ``run`` command: execute one chapter with parameters into a new folder under ``runs/``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``chapter``, ``parameter``, ``output``, ``quiet``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 if execution failed, 2 for invalid parameters.
+    """
     chapter = find_chapter(args.chapter)
     try:
         params = validate_parameters(chapter, [tuple(p) for p in args.parameter or []])
@@ -217,6 +285,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
+    """The ``list`` command: print every chapter with its parameters and their defaults.
+
+    Parameters
+    ----------
+    _args : argparse.Namespace
+        Parsed arguments (unused).
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
     for c in list_chapters():
         print(f"{c.name}: {c.title}")
         for k, v in c.defaults.items():
@@ -239,6 +319,20 @@ def _cache_key(chapter: ChapterSource, code_hash: str) -> str:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    """The ``execute`` command: execute the chapters for the book, with an execution cache.
+
+    Writes ``book/chapters/``, the execution report and the Figures page.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``force``, ``only``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 if some chapter failed.
+    """
     from .report import write_execution_report, write_figures_page
 
     root = repo_root()
@@ -294,6 +388,18 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m dlnlib``.
+
+    Parameters
+    ----------
+    argv : list of str or None, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
     parser = argparse.ArgumentParser(prog="python -m dlnlib", description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list chapters and their parameters")
     sub = parser.add_subparsers(dest="command")

@@ -85,6 +85,18 @@ def inversion_number(S, d_y: int) -> int:
 
     With 0-based indices into decreasing singular values, ``s_j > s_i`` iff ``j < i``.
     ``inv(S) = 0`` iff ``S`` is the top set ``(0, ..., |S|-1)``.
+
+    Parameters
+    ----------
+    S : collection of int
+        0-based index set.
+    d_y : int
+        Number of singular values (output dimension).
+
+    Returns
+    -------
+    int
+        ``inv(S)``.
     """
     S = _normalize_index_set(S, d_y, d_y)
     in_s = np.zeros(d_y, dtype=bool)
@@ -105,13 +117,22 @@ def critical_value_of(X, Y, S) -> float:
 
     Parameters
     ----------
-    X : array of shape ``(d_x, m)``; Y : array of shape ``(d_y, m)``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
     S : collection of int
         0-based indices into the singular values ``s`` of the reduced target (decreasing).
 
     Returns
     -------
     float
+        The critical value.
+
+    Raises
+    ------
+    ValueError
+        If ``S`` is not a valid index set for ``d_y``, or the data are invalid.
 
     Notes
     -----
@@ -133,11 +154,16 @@ class CriticalIndexSet:
 
     Attributes
     ----------
-    index_set : 0-based tuple ``S``, ``|S| <= r_max``.
-    value : the loss ``c + 1/2 sum_{i not in S} s_i^2`` at every critical point with this ``S``.
-    rank : ``|S|``, the rank of the end-to-end map.
-    is_top : whether ``S = (0, ..., r-1)``.
-    is_global_minimum : whether ``S`` is the top set of size ``r_max`` (MATH-DETAILS.md §7, item 1).
+    index_set : tuple of int
+        0-based ``S``, ``|S| <= r_max``.
+    value : float
+        The loss ``c + 1/2 sum_{i not in S} s_i^2`` at every critical point with this ``S``.
+    rank : int
+        ``|S|``, the rank of the end-to-end map.
+    is_top : bool
+        Whether ``S = (0, ..., r-1)``.
+    is_global_minimum : bool
+        Whether ``S`` is the top set of size ``r_max`` (MATH-DETAILS.md §7, item 1).
     """
 
     index_set: tuple[int, ...]
@@ -181,13 +207,20 @@ def critical_index_sets(X, Y, dims, *, max_sets: int = 10**6) -> list[CriticalIn
 
     Parameters
     ----------
-    X : array ``(d_x, m)``; Y : array ``(d_y, m)``; dims : widths ``(d_0, ..., d_N)``.
-    max_sets : int, keyword-only
-        Refuse to enumerate more index sets than this (their number is ``sum_k C(d_y, k)``).
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    max_sets : int, optional
+        Keyword-only. Refuse to enumerate more index sets than this (their number is
+        ``sum_k C(d_y, k)``).
 
     Returns
     -------
-    list of CriticalIndexSet, sorted by increasing value (ties by ``S``).
+    list of CriticalIndexSet
+        Sorted by increasing value (ties by ``S``).
 
     Raises
     ------
@@ -225,14 +258,24 @@ def critical_values(X, Y, dims, *, max_sets: int = 10**6) -> np.ndarray:
 
     Parameters
     ----------
-    X : array ``(d_x, m)``; Y : array ``(d_y, m)``; dims : widths ``(d_0, ..., d_N)``
-        (non-filling widths, hidden ``d_i < d_y``, are allowed).
-    max_sets : int, keyword-only
-        Refuse to enumerate more index sets than this.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)`` (non-filling widths, hidden ``d_i < d_y``, are allowed).
+    max_sets : int, optional
+        Keyword-only. Refuse to enumerate more index sets than this.
 
     Returns
     -------
-    ndarray of shape ``(n_values,)``; the first entry is the global minimum.
+    ndarray of shape (n_values,)
+        The distinct values; the first entry is the global minimum.
+
+    Raises
+    ------
+    ValueError
+        As in :func:`critical_index_sets`.
 
     Examples
     --------
@@ -393,19 +436,22 @@ def critical_point(
 
     Parameters
     ----------
-    X : array ``(d_x, m)``; Y : array ``(d_y, m)``
-        Data satisfying Assumptions 1-3 of [CLC] (hidden widths below ``d_y`` are allowed).
-    dims : widths ``(d_0, ..., d_N)`` with ``d_0 = d_x``, ``d_N = d_y``.
+    X : ndarray of shape (d_x, m)
+        Data satisfying Assumptions 1-3 of [CLC] with ``Y`` (hidden widths below ``d_y`` are allowed).
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)`` with ``d_0 = d_x``, ``d_N = d_y``.
     S : collection of int
         0-based indices into the decreasing singular values of the reduced target, no
         duplicates, ``|S| <= r_max = min(dims)``. For ``N = 1`` only ``S = range(d_y)``.
-    rng : numpy.random.Generator or int or None, keyword-only
-        ``None``: the canonical point (``G_h = I``); with ``complement=None`` this is the
+    rng : numpy.random.Generator or int or None, optional
+        Keyword-only. ``None``: the canonical point (``G_h = I``); with ``complement=None`` this is the
         "tight" point of MATH.md §6 (every ``W_h`` of rank ``r``), identical to recipe R2 with
         ``J_h = [I_r; 0]``. Otherwise a random point of the same critical manifold:
         ``G_h = Q_h diag(u_h)`` with ``Q_h`` Haar orthogonal and ``u_h`` uniform in [0.5, 2].
-    complement : list of N arrays or None, keyword-only
-        The complement blocks ``B_h`` of shape ``(d_h - r, d_{h-1} - r)`` in adapted reduced
+    complement : list of N (ndarray or None), or None, optional
+        Keyword-only. The complement blocks ``B_h`` of shape ``(d_h - r, d_{h-1} - r)`` in adapted reduced
         coordinates (``None`` entries are zero blocks; for ``h = 1`` the columns are ordered
         ``(S^c, extra)``, for ``h = N`` the rows are ``S^c``). They must form a zero-product
         critical point of the complement network with target ``Σ̃ = [diag(s_{S^c}) 0]``:
@@ -417,7 +463,8 @@ def critical_point(
 
     Returns
     -------
-    list of arrays ``[W_1, ..., W_N]``, ``W_h`` of shape ``(d_h, d_{h-1})``.
+    list of ndarray
+        ``[W_1, ..., W_N]``, ``W_h`` of shape ``(d_h, d_{h-1})``.
 
     Raises
     ------
@@ -472,17 +519,26 @@ class LimitCriticalValue:
 
     Attributes
     ----------
-    resolved : whether the identification passed both checks (product and loss); when False,
+    resolved : bool
+        Whether the identification passed both checks (product and loss); when False,
         ``index_set``/``value`` are the best candidate but must not be trusted.
-    index_set : 0-based ``Ŝ = {i : ||u_i^T W_{N:1} X|| > sqrt(λ_i) / 2}``.
-    value : the critical value ``c_Ŝ`` predicted for ``Ŝ``.
-    loss : the loss at the point.
-    is_global_minimum : ``resolved`` and ``Ŝ`` is the top set of size ``r_max``.
-    distance : ``|loss - c_Ŝ| / min_gap``.
-    min_gap : smallest gap between distinct critical values (or, when there are too many index
+    index_set : tuple of int
+        0-based ``Ŝ = {i : ||u_i^T W_{N:1} X|| > sqrt(λ_i) / 2}``.
+    value : float
+        The critical value ``c_Ŝ`` predicted for ``Ŝ``.
+    loss : float
+        The loss at the point.
+    is_global_minimum : bool
+        ``resolved`` and ``Ŝ`` is the top set of size ``r_max``.
+    distance : float
+        ``|loss - c_Ŝ| / min_gap``.
+    min_gap : float
+        Smallest gap between distinct critical values (or, when there are too many index
         sets to enumerate, the smallest gap to a value differing by one element of ``S``).
-    product_error : ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1`` in reduced coordinates.
-    message : human-readable verdict.
+    product_error : float
+        ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1`` in reduced coordinates.
+    message : str
+        Human-readable verdict.
     """
 
     resolved: bool
@@ -501,7 +557,7 @@ def _reduced_product(ws: list[np.ndarray], red: Reduction) -> np.ndarray:
 
 
 def identify_index_set(product_reduced: np.ndarray, s: np.ndarray) -> tuple[tuple[int, ...], float]:
-    """``Ŝ = {i : ||row_i(W̄_{N:1})|| > s_i / 2}`` and ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1``.
+    """Index set ``Ŝ = {i : ||row_i(W̄_{N:1})|| > s_i / 2}`` and error ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1``.
 
     In reduced coordinates a critical point has ``W̄_{N:1} = I_S Σ̄`` (Lemma 3.2 (i) of [CLC]),
     whose row ``i`` has norm ``s_i`` for ``i in S`` and 0 otherwise; the row norm equals
@@ -509,8 +565,17 @@ def identify_index_set(product_reduced: np.ndarray, s: np.ndarray) -> tuple[tupl
 
     Parameters
     ----------
-    product_reduced : array ``(d_y, d_x)``, the reduced end-to-end map.
-    s : array ``(d_y,)``, decreasing singular values of the reduced target.
+    product_reduced : ndarray of shape (d_y, d_x)
+        The reduced end-to-end map ``W̄_{N:1}``.
+    s : ndarray of shape (d_y,)
+        Decreasing singular values of the reduced target.
+
+    Returns
+    -------
+    S : tuple of int
+        0-based ``Ŝ``.
+    product_error : float
+        ``||W̄_{N:1} - I_Ŝ Σ̄||_F / s_1``.
     """
     rows = np.linalg.norm(product_reduced, axis=1)
     S = tuple(np.flatnonzero(rows > s / 2).tolist())
@@ -547,20 +612,25 @@ def limit_critical_value(
 
     Parameters
     ----------
-    trajectory_or_weights : list of arrays ``[W_1, ..., W_N]`` or an object with a
-        ``final_weights`` attribute (e.g. a ``dlnlib.dynamics`` trajectory).
-    X : array ``(d_x, m)``; Y : array ``(d_y, m)``.
-    rtol : float, keyword-only
-        Tolerance on the loss, as a fraction of the minimal gap between critical values.
-    ptol : float, keyword-only
-        Tolerance on the end-to-end map, relative to ``s_1``.
-    max_sets : int, keyword-only
-        Above this many index sets the gap is computed only between values differing by one
-        element (documented in ``min_gap``).
+    trajectory_or_weights : list of ndarray or object
+        ``[W_1, ..., W_N]``, or an object with a ``final_weights`` attribute (e.g. a
+        ``dlnlib.dynamics`` trajectory).
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    rtol : float, optional
+        Keyword-only. Tolerance on the loss, as a fraction of the minimal gap between critical values.
+    ptol : float, optional
+        Keyword-only. Tolerance on the end-to-end map, relative to ``s_1``.
+    max_sets : int, optional
+        Keyword-only. Above this many index sets the gap is computed only between values
+        differing by one element (documented in ``min_gap``).
 
     Returns
     -------
     LimitCriticalValue
+        The verdict.
 
     Raises
     ------

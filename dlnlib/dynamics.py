@@ -163,15 +163,24 @@ class Trajectory:
 
     Attributes
     ----------
-    t : times ``(n_t,)`` at which the trajectory was recorded.
-    loss : loss values ``(n_t,)``.
-    grad_norm : Frobenius norm of the full gradient ``(n_t,)``.
-    final_weights : weights at ``t[-1]``.
-    invariant_drift : ``max_i ||C_i(t) - C_i(0)||_F`` at each recorded time ``(n_t,)`` (Lemma 2.3).
-    status : 1 converged (gradient under ``grad_tol``), 0 reached ``t_max``, -1 integrator failure.
-    message : human-readable status.
-    nfev : number of gradient evaluations.
-    weights : weights at every recorded time, if ``store_weights=True`` (else ``None``).
+    t : ndarray of shape (n_t,)
+        Times at which the trajectory was recorded.
+    loss : ndarray of shape (n_t,)
+        Loss values.
+    grad_norm : ndarray of shape (n_t,)
+        Frobenius norm of the full gradient.
+    final_weights : list of ndarray
+        Weights at ``t[-1]``.
+    invariant_drift : ndarray of shape (n_t,)
+        ``max_i ||C_i(t) - C_i(0)||_F`` at each recorded time (Lemma 2.3).
+    status : int
+        1 converged (gradient under ``grad_tol``), 0 reached ``t_max``, -1 integrator failure.
+    message : str
+        Human-readable status.
+    nfev : int
+        Number of gradient evaluations.
+    weights : list of list of ndarray or None
+        Weights at every recorded time, if ``store_weights=True`` (else ``None``).
     """
 
     t: np.ndarray
@@ -186,10 +195,12 @@ class Trajectory:
 
     @property
     def success(self) -> bool:
+        """Whether the integration succeeded (``status >= 0``)."""
         return self.status >= 0
 
     @property
     def converged(self) -> bool:
+        """Whether the gradient norm fell under ``grad_tol`` (``status == 1``)."""
         return self.status == CONVERGED
 
 
@@ -199,13 +210,26 @@ class BatchTrajectory:
 
     Attributes
     ----------
-    t : recording grid ``(n_t,)``, shared by all trajectories.
-    loss, grad_norm : ``(K, n_t)``; after a trajectory stops, its last values are repeated.
-    final_weights : list of ``(K, d_i, d_{i-1})`` arrays.
-    t_final : time at which each trajectory stopped ``(K,)``.
-    status : per-trajectory status codes ``(K,)`` (as in :class:`Trajectory`).
-    invariant_drift : relative invariant drift at the end, per trajectory ``(K,)``.
-    n_steps, n_rejected : accepted / rejected steps per trajectory ``(K,)``.
+    t : ndarray of shape (n_t,)
+        Recording grid, shared by all trajectories.
+    loss : ndarray of shape (K, n_t)
+        Loss values; after a trajectory stops, its last values are repeated.
+    grad_norm : ndarray of shape (K, n_t)
+        Gradient norms, repeated after a stop as ``loss``.
+    final_weights : list of ndarray
+        ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    t_final : ndarray of shape (K,)
+        Time at which each trajectory stopped.
+    status : ndarray of shape (K,)
+        Per-trajectory status codes (as in :class:`Trajectory`).
+    invariant_drift : ndarray of shape (K,)
+        Relative invariant drift at the end, per trajectory.
+    n_steps : ndarray of shape (K,)
+        Accepted steps per trajectory.
+    n_rejected : ndarray of shape (K,)
+        Rejected steps per trajectory.
+    message : str
+        Human-readable summary.
     """
 
     t: np.ndarray
@@ -221,14 +245,27 @@ class BatchTrajectory:
 
     @property
     def n_trajectories(self) -> int:
+        """Number ``K`` of trajectories."""
         return int(self.status.shape[0])
 
     @property
     def success(self) -> np.ndarray:
+        """Boolean array ``(K,)``: whether each integration succeeded (``status >= 0``)."""
         return self.status >= 0
 
     def trajectory_weights(self, k: int) -> list[np.ndarray]:
-        """Final weights of trajectory ``k`` as an ordinary weights list."""
+        """Final weights of trajectory ``k`` as an ordinary weights list.
+
+        Parameters
+        ----------
+        k : int
+            Index of the trajectory, ``0 <= k < K``.
+
+        Returns
+        -------
+        list of ndarray
+            ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+        """
         return [w[k] for w in self.final_weights]
 
 
@@ -238,14 +275,22 @@ class DescentResult:
 
     Attributes
     ----------
-    steps : iteration indices at which values were recorded ``(n_rec,)`` (0 = initial point).
-    loss : loss at those iterations.
-    grad_norm : gradient norm at those iterations.
-    invariant_drift : ``max_i ||C_i(W^k) - C_i(W^0)||_F`` at those iterations (MATH.md §4: O(η²) per step).
-    final_weights : last finite iterate (never NaN).
-    status : 1 converged, 0 ``n_steps`` reached, -2 diverged.
-    n_steps_done : number of completed steps.
-    message : human-readable status.
+    steps : ndarray of shape (n_rec,)
+        Iteration indices at which values were recorded (0 = initial point).
+    loss : ndarray of shape (n_rec,)
+        Loss at those iterations.
+    grad_norm : ndarray of shape (n_rec,)
+        Gradient norm at those iterations.
+    invariant_drift : ndarray of shape (n_rec,)
+        ``max_i ||C_i(W^k) - C_i(W^0)||_F`` at those iterations (MATH.md §4: O(η²) per step).
+    final_weights : list of ndarray
+        Last finite iterate (never NaN).
+    status : int
+        1 converged, 0 ``n_steps`` reached, -2 diverged.
+    n_steps_done : int
+        Number of completed steps.
+    message : str
+        Human-readable status.
     """
 
     steps: np.ndarray
@@ -259,10 +304,12 @@ class DescentResult:
 
     @property
     def success(self) -> bool:
+        """Whether the run did not diverge (``status >= 0``)."""
         return self.status >= 0
 
     @property
     def diverged(self) -> bool:
+        """Whether the run diverged (``status == -2``)."""
         return self.status == DIVERGED
 
 
@@ -303,18 +350,37 @@ def gradient_flow(
 
     Parameters
     ----------
-    weights0 : initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
-    X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    t_max : positive horizon.
-    rtol, atol, method : passed to ``solve_ivp``.
-    grad_tol : stop when ``||∇L||_F < grad_tol`` (``None``: never).
-    t_eval : recording times in ``[0, t_max]`` (default: 201 equally spaced times); the
-        stopping time is appended when the event fires.
-    store_weights : keep the weights at every recorded time.
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    t_max : float
+        Positive horizon.
+    rtol, atol : float, optional
+        Keyword-only. Tolerances passed to ``solve_ivp``.
+    grad_tol : float or None, optional
+        Keyword-only. Stop when ``||∇L||_F < grad_tol`` (``None``: never).
+    method : str, optional
+        Keyword-only. Integration method passed to ``solve_ivp``.
+    t_eval : array_like or None, optional
+        Keyword-only. Recording times in ``[0, t_max]`` (default: 201 equally spaced times);
+        the stopping time is appended when the event fires.
+    store_weights : bool, optional
+        Keyword-only. Keep the weights at every recorded time.
 
     Returns
     -------
     Trajectory
+        The recorded trajectory.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, data or parameters.
+    RuntimeError
+        If the integrator fails.
 
     Notes
     -----
@@ -426,19 +492,36 @@ def gradient_flow_batch(
 
     Parameters
     ----------
-    weights0 : list of arrays ``W_i`` of shape ``(K, d_i, d_{i-1})``.
-    X, Y : shared data ``(d_x, m)``, ``(d_y, m)``, or per-trajectory data ``(K, d_x, m)``, ``(K, d_y, m)``.
-    t_max : horizon.
-    rtol, atol : error tolerances of each trajectory's step-size controller (same meaning as in
-        ``solve_ivp``: the RMS of the local error over ``atol + rtol |y|`` is kept below 1).
-    grad_tol : a trajectory stops when its gradient norm falls below ``grad_tol``.
-    t_eval : shared recording grid (default 201 equally spaced times in ``[0, t_max]``); steps
-        are shortened so as to land exactly on each recording time.
-    max_steps : cap on the number of (vectorized) steps.
+    weights0 : list of ndarray
+        ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m) or (K, d_x, m)
+        Shared or per-trajectory data.
+    Y : ndarray of shape (d_y, m) or (K, d_y, m)
+        Shared or per-trajectory targets.
+    t_max : float
+        Horizon.
+    rtol, atol : float, optional
+        Keyword-only. Error tolerances of each trajectory's step-size controller (same meaning
+        as in ``solve_ivp``: the RMS of the local error over ``atol + rtol |y|`` is kept below 1).
+    grad_tol : float or None, optional
+        Keyword-only. A trajectory stops when its gradient norm falls below ``grad_tol``.
+    t_eval : array_like or None, optional
+        Keyword-only. Shared recording grid (default 201 equally spaced times in
+        ``[0, t_max]``); steps are shortened so as to land exactly on each recording time.
+    max_steps : int, optional
+        Keyword-only. Cap on the number of (vectorized) steps.
+    first_step : float or None, optional
+        Keyword-only. Initial step size of every trajectory (``None``: a simplified Hairer heuristic).
 
     Returns
     -------
     BatchTrajectory
+        The ``K`` recorded trajectories.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, data or parameters.
 
     Notes
     -----
@@ -675,11 +758,22 @@ def gradient_descent(
 
     Parameters
     ----------
-    weights0 : initial weights; X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    step : positive step size η; n_steps : number of iterations.
-    grad_tol : stop early when ``||∇L||_F < grad_tol``.
-    record_every : record loss, gradient norm and invariant drift every this many steps.
-    divergence_factor : declare divergence when the loss exceeds
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    step : float
+        Positive step size η.
+    n_steps : int
+        Number of iterations.
+    grad_tol : float or None, optional
+        Keyword-only. Stop early when ``||∇L||_F < grad_tol`` (``None``: never).
+    record_every : int, optional
+        Keyword-only. Record loss, gradient norm and invariant drift every this many steps.
+    divergence_factor : float, optional
+        Keyword-only. Declare divergence when the loss exceeds
         ``divergence_factor * max(L(W^0), 1)`` or becomes non-finite.
 
     Returns
@@ -687,6 +781,11 @@ def gradient_descent(
     DescentResult
         On divergence ``status == -2``, ``message`` says so and ``final_weights`` is the last
         finite iterate: NaN weights are never returned.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, data or parameters.
 
     Notes
     -----
@@ -722,7 +821,22 @@ def gradient_descent(
 class BatchDescentResult:
     """K gradient-descent runs (:func:`gradient_descent_batch`); rows as in :class:`DescentResult`.
 
-    ``loss``, ``grad_norm`` and ``invariant_drift`` are ``(K, n_rec)`` with NaN after a run stopped.
+    Attributes
+    ----------
+    steps : ndarray of shape (n_rec,)
+        Iteration indices at which values were recorded (0 = initial point).
+    loss : ndarray of shape (K, n_rec)
+        Loss of each run, NaN after the run stopped.
+    grad_norm : ndarray of shape (K, n_rec)
+        Gradient norm of each run, NaN after the run stopped.
+    invariant_drift : ndarray of shape (K, n_rec)
+        Invariant drift of each run, NaN after the run stopped.
+    final_weights : list of ndarray
+        Last finite iterates, ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    status : ndarray of shape (K,)
+        Status codes (as in :class:`DescentResult`).
+    n_steps_done : ndarray of shape (K,)
+        Number of completed steps per run.
     """
 
     steps: np.ndarray
@@ -735,6 +849,7 @@ class BatchDescentResult:
 
     @property
     def diverged(self) -> np.ndarray:
+        """Boolean array ``(K,)``: whether each run diverged (``status == -2``)."""
         return self.status == DIVERGED
 
 
@@ -749,11 +864,34 @@ def gradient_descent_batch(
     record_every: int = 1,
     divergence_factor: float = 1e8,
 ) -> BatchDescentResult:
-    """K gradient-descent runs at once; ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    """K gradient-descent runs at once, as :func:`gradient_descent` with batched weights.
 
-    ``X``, ``Y`` are shared ``(d, m)`` or per-run ``(K, d, m)``; ``step`` is a scalar or a
-    ``(K,)`` array of positive step sizes (one per run, e.g. for step-size sweeps).
     Diverging runs stop and are flagged (``status == -2``); their weights stay finite.
+
+    Parameters
+    ----------
+    weights0 : list of ndarray
+        Initial weights, ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m) or (K, d_x, m)
+        Shared or per-run data.
+    Y : ndarray of shape (d_y, m) or (K, d_y, m)
+        Shared or per-run targets.
+    step : float or ndarray of shape (K,)
+        Positive step size(s), one per run if an array (e.g. for step-size sweeps).
+    n_steps : int
+        Number of iterations.
+    grad_tol, record_every, divergence_factor : optional
+        Keyword-only; as in :func:`gradient_descent`.
+
+    Returns
+    -------
+    BatchDescentResult
+        The ``K`` runs.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, data or parameters (e.g. a non-positive step).
     """
     ws0 = as_weight_batch(weights0, "weights0")
     dims = dims_of(ws0)

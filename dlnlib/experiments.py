@@ -52,13 +52,22 @@ def wilson_interval(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
 
     Parameters
     ----------
-    k : number of successes, ``0 <= k <= n``; n : number of trials, ``n >= 1``.
-    confidence : float, keyword-only
-        Coverage in ``(0, 1)``.
+    k : int
+        Number of successes, ``0 <= k <= n``.
+    n : int
+        Number of trials, ``n >= 1``.
+    confidence : float, optional
+        Keyword-only. Coverage in ``(0, 1)``.
 
     Returns
     -------
-    (low, high)
+    low, high : float
+        The interval bounds.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``k``, ``n`` or ``confidence`` is out of range.
 
     Examples
     --------
@@ -99,10 +108,12 @@ def make_data(dims, rng, *, kind: str = "gaussian", n_samples: int | None = None
 
     Parameters
     ----------
-    dims : widths ``(d_0, ..., d_N)``.
-    rng : numpy.random.Generator, SeedSequence or int.
-    kind : str, keyword-only
-        ``"gaussian"``: ``X`` with i.i.d. ``N(0, 1/m)`` entries, ``Y = A X + noise * N(0, 1/m)``,
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    rng : numpy.random.Generator, numpy.random.SeedSequence or int
+        Source of randomness.
+    kind : str, optional
+        Keyword-only. ``"gaussian"``: ``X`` with i.i.d. ``N(0, 1/m)`` entries, ``Y = A X + noise * N(0, 1/m)``,
         ``A`` Gaussian (generic: Assumptions 1-4 hold almost surely).
         ``"reduced"``: the reduced problem itself, ``X = I_{d_x}``, ``Y = Σ̄ = [diag(s) 0]`` with ``s``
         the singular values of a Gaussian matrix (used for the negative control: zeroing the first
@@ -111,14 +122,22 @@ def make_data(dims, rng, *, kind: str = "gaussian", n_samples: int | None = None
         **repeated** singular value (Assumption 3 of [CLC] violated): the repeated pair straddles
         the rank cut ``r_max`` for non-filling widths, else it is the top pair. Noise orthogonal to
         the rows of ``X`` keeps ``Y`` of full rank without lifting the degeneracy.
-    n_samples : int or None, keyword-only
-        ``m`` (default ``max(4 d_x, 20)``); ignored for ``"reduced"`` (``m = d_x``).
-    noise : float, keyword-only
-        Noise level (``"gaussian"`` and ``"degenerate"``).
+    n_samples : int or None, optional
+        Keyword-only. ``m`` (default ``max(4 d_x, 20)``); ignored for ``"reduced"`` (``m = d_x``).
+    noise : float, optional
+        Keyword-only. Noise level (``"gaussian"`` and ``"degenerate"``).
 
     Returns
     -------
-    (X, Y) of shapes ``(d_x, m)``, ``(d_y, m)``.
+    X : ndarray of shape (d_x, m)
+        Data.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind`` or invalid parameters.
     """
     d = _check_dims(dims)
     g = as_rng(rng)
@@ -326,18 +345,34 @@ class OVFResult:
 
     Attributes
     ----------
-    data_index, init_index : ndarray of int
-        Which data draw and which initialization (length ``n_trials = n_data * n_inits``,
-        data-major order, as every per-trial array below).
+    dims : tuple of int
+        Widths ``(d_0, ..., d_N)``.
+    data : str
+        Data kind (or the name of the data callable).
+    init : str
+        Initialization kind (or the name of the init callable).
+    init_scale : float
+        Initialization scale.
+    t_max : float
+        Integration horizon.
+    identification : str
+        How limits were identified (index set and value, or critical value only).
+    data_index : ndarray of int
+        Which data draw (length ``n_trials = n_data * n_inits``, data-major order, as every
+        per-trial array below).
+    init_index : ndarray of int
+        Which initialization.
     status : ndarray of int
         Integrator status (1 converged, 0 reached ``t_max``, -1 failed).
-    t_final, time_to_converge : ndarray
-        Stopping time; ``t_final`` where converged, else NaN.
-    final_loss, excess_loss : ndarray
-        Loss at the end; ``final_loss`` minus the global minimum value.
+    t_final : ndarray
+        Stopping time (see also :attr:`time_to_converge`).
+    final_loss : ndarray
+        Loss at the end.
+    excess_loss : ndarray
+        ``final_loss`` minus the global minimum value.
     critical_value : ndarray
         Identified critical value (NaN when unresolved).
-    index_set : list
+    index_set : tuple
         Identified ``S`` (0-based tuple), ``None`` when unresolved or not identifiable
         (degenerate data).
     resolved : ndarray of bool
@@ -350,13 +385,30 @@ class OVFResult:
     distance_optimum : ndarray
         Same against the rank-``min(r_max, d_y)`` optimum ``U_r U_r^T W_LS`` (equal to the
         previous one for filling widths).
+    critical_values : tuple
+        Critical values of each data draw.
+    global_minimum_value : ndarray of shape (n_data,)
+        Global minimum value of each data draw.
+    n_trials : int
+        ``n_data * n_inits``.
+    n_resolved : int
+        Number of resolved runs.
+    n_global : int
+        Number of runs resolved at the global minimum value.
+    fraction : float
+        ``n_global / n_trials``.
+    interval : tuple of float
+        Wilson interval of ``fraction`` (:func:`wilson_interval`).
+    fraction_resolved : float
+        ``n_global / n_resolved`` (NaN when nothing is resolved).
+    interval_resolved : tuple of float
+        Wilson interval of ``fraction_resolved``.
 
     Notes
     -----
-    Summary: ``n_global / n_trials`` is ``fraction`` with Wilson interval ``interval``; unresolved
-    runs count as **not** reaching a global minimum (conservative: a run stuck near a saddle at
-    ``t_max`` is unresolved). ``fraction_resolved`` / ``interval_resolved`` condition on resolved
-    runs. ``critical_values`` and ``global_minimum_value`` are per data draw.
+    Unresolved runs count as **not** reaching a global minimum in ``fraction`` (conservative: a
+    run stuck near a saddle at ``t_max`` is unresolved); ``fraction_resolved`` /
+    ``interval_resolved`` condition on resolved runs.
     """
 
     dims: tuple[int, ...]
@@ -389,14 +441,23 @@ class OVFResult:
 
     @property
     def n_unresolved(self) -> int:
+        """Number of unresolved runs, ``n_trials - n_resolved``."""
         return self.n_trials - self.n_resolved
 
     @property
     def time_to_converge(self) -> np.ndarray:
+        """Per-trial stopping time ``t_final`` where the run converged, else NaN."""
         return np.where(self.status == CONVERGED, self.t_final, np.nan)
 
     def summary(self) -> dict:
-        """Plain-Python summary (for tables and JSON)."""
+        """Plain-Python summary (for tables and JSON).
+
+        Returns
+        -------
+        dict
+            Configuration, counts, ``fraction`` with its interval, median time to converge and
+            largest ``distance_optimum``.
+        """
         return {
             "dims": list(self.dims),
             "data": self.data,
@@ -459,43 +520,48 @@ def ovf_experiment(
 
     Parameters
     ----------
-    dims : widths ``(d_0, ..., d_N)``; non-filling hidden widths (bottlenecks) allowed.
-    n_data, n_inits : int, keyword-only
-        Data draws and initializations per draw.
-    rng : numpy.random.Generator or int, keyword-only
-        The only source of randomness; its ``SeedSequence`` is spawned into one stream per data
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``; non-filling hidden widths (bottlenecks) allowed.
+    n_data, n_inits : int
+        Keyword-only. Data draws and initializations per draw.
+    rng : numpy.random.Generator or int
+        Keyword-only. The only source of randomness; its ``SeedSequence`` is spawned into one stream per data
         draw and one per initialization, so results do not depend on ``chunk_size`` or ``executor``.
-    init_scale : float, keyword-only
-        Gaussian initialization ``N(0, init_scale^2 / d_{i-1})`` (:func:`dlnlib.model.random_weights`).
-    t_max, grad_tol, rtol, atol, max_steps : keyword-only
-        Integration horizon and tolerances (see :func:`dlnlib.dynamics.gradient_flow_batch`).
-    data : ``"gaussian"``, ``"reduced"``, ``"degenerate"`` (see :func:`make_data`) or a callable
-        ``data(rng, dims) -> (X, Y)``; every draw must have the same number of samples.
-    n_samples, noise : keyword-only
-        Passed to :func:`make_data`.
-    init : ``"gaussian"``, ``"invariant"`` or a callable ``init(rng, dims) -> weights``.
+    init_scale : float, optional
+        Keyword-only. Gaussian initialization ``N(0, init_scale^2 / d_{i-1})`` (:func:`dlnlib.model.random_weights`).
+    t_max, grad_tol, rtol, atol, max_steps : float or int, optional
+        Keyword-only. Integration horizon and tolerances (see
+        :func:`dlnlib.dynamics.gradient_flow_batch`).
+    data : str or callable, optional
+        Keyword-only. ``"gaussian"``, ``"reduced"``, ``"degenerate"`` (see :func:`make_data`) or
+        a callable ``data(rng, dims) -> (X, Y)``; every draw must have the same number of samples.
+    n_samples, noise : optional
+        Keyword-only. Passed to :func:`make_data`.
+    init : str or callable, optional
+        Keyword-only. ``"gaussian"``, ``"invariant"`` or a callable ``init(rng, dims) -> weights``.
         ``"invariant"`` is the **negative control** of MATH-DETAILS.md §11: the Gaussian init with
         the first column of ``W_1`` and the first row of ``W_N`` set to zero, an exactly invariant
         set for reduced data (``data="reduced"``); its runs must converge to the saddle
         ``S = {1, ..., }`` that misses ``s_1`` (e.g. ``(1, 2)`` for ``d_y = 3``).
-    allow_degenerate : bool, keyword-only
-        Accept data violating Assumption 3 (repeated singular values of the reduced target;
+    allow_degenerate : bool, optional
+        Keyword-only. Accept data violating Assumption 3 (repeated singular values of the reduced target;
         required for ``data="degenerate"``). Then index sets are not defined (the critical sets
         are no longer indexed by subsets of a fixed basis of singular vectors) and the limit is
         identified **by its loss value only**: resolved if it converged and its loss is within
         1e-3 of the smallest gap between distinct critical values; ``index_set`` is ``None``. The
         global-minimum *value* is still identified; the end-to-end map is not unique when the
         repeated value straddles the rank cut, which ``distance_optimum`` shows.
-    chunk_size : int, keyword-only
-        Trials per task (each task integrates one batch).
-    executor : concurrent.futures.Executor or None, keyword-only
-        Maps the chunks (``None``: in this process).
-    progress : bool, keyword-only
-        Show a tqdm progress bar over trials.
+    chunk_size : int, optional
+        Keyword-only. Trials per task (each task integrates one batch).
+    executor : concurrent.futures.Executor or None, optional
+        Keyword-only. Maps the chunks (``None``: in this process).
+    progress : bool, optional
+        Keyword-only. Show a tqdm progress bar over trials.
 
     Returns
     -------
     OVFResult
+        Per-trial results and the summary.
 
     Raises
     ------

@@ -67,12 +67,15 @@ def critical_manifold_dimension(dims, r: int) -> int:
 
     Parameters
     ----------
-    dims : widths ``(d_0, d_1, d_2)`` (depth ``N = 2`` only), ``d_0 = d_x >= d_2 = d_y``.
-    r : rank of the end-to-end map, ``0 <= r <= min(d_1, d_2)``.
+    dims : sequence of int
+        Widths ``(d_0, d_1, d_2)`` (depth ``N = 2`` only), ``d_0 = d_x >= d_2 = d_y``.
+    r : int
+        Rank of the end-to-end map, ``0 <= r <= min(d_1, d_2)``.
 
     Returns
     -------
     int
+        ``dim C_{r,S}``.
 
     Raises
     ------
@@ -102,14 +105,27 @@ def critical_manifold_dimension(dims, r: int) -> int:
 
 
 def predicted_unstable_dimension(dims, S) -> int:
-    """``n_- = inv(S) + (d_2 - r)(d_1 - r)`` for one hidden layer (MATH-DETAILS.md §8, eq. (28)).
+    """Predicted ``n_- = inv(S) + (d_2 - r)(d_1 - r)`` for one hidden layer (MATH-DETAILS.md §8, eq. (28)).
 
     The number of negative Hessian eigenvalues at every point of ``C_{r,S}`` (the dimension of
     the unstable bundle ``E^u``); zero exactly at the global minima (``S`` top, ``r = min(d_1, d_2)``).
 
     Parameters
     ----------
-    dims : ``(d_0, d_1, d_2)``; S : 0-based index set into the decreasing singular values.
+    dims : sequence of int
+        Widths ``(d_0, d_1, d_2)``.
+    S : collection of int
+        0-based index set into the decreasing singular values, ``r = |S|``.
+
+    Returns
+    -------
+    int
+        The predicted number of negative Hessian eigenvalues.
+
+    Raises
+    ------
+    ValueError
+        Invalid ``dims`` or ``S``.
     """
     d = _check_dims(dims)
     r = len(tuple(S))
@@ -126,13 +142,19 @@ class Projection:
 
     Attributes
     ----------
-    weights : the projected weights ``[W_1, ..., W_N]``.
-    distance : ``||W_proj - W||`` (Euclidean norm of the flat parameter displacement).
-    gradient_norm : relative gradient at the projected point (gradient over its cancellation-free
+    weights : list of ndarray
+        The projected weights ``[W_1, ..., W_N]``.
+    distance : float
+        ``||W_proj - W||`` (Euclidean norm of the flat parameter displacement).
+    gradient_norm : float
+        Relative gradient at the projected point (gradient over its cancellation-free
         scale, as in :func:`dlnlib.hessian.classify`).
-    n_iter : Newton iterations used.
-    converged : whether the relative gradient fell under ``gtol``.
-    codimension : number of singular directions of the Jacobian inverted at each step (``P - dim``).
+    n_iter : int
+        Newton iterations used.
+    converged : bool
+        Whether the relative gradient fell under ``gtol``.
+    codimension : int
+        Number of singular directions of the Jacobian inverted at each step (``P - dim``).
     """
 
     weights: list[np.ndarray] = field(repr=False)
@@ -236,22 +258,32 @@ def project_to_critical_set(
 
     Parameters
     ----------
-    weights : list ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    dimension : int or None, keyword-only
-        Dimension of the critical manifold to project on (e.g. :func:`critical_manifold_dimension`).
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dimension : int or None, optional
+        Keyword-only. Dimension of the critical manifold to project on (e.g. :func:`critical_manifold_dimension`).
         ``None``: decided at the starting point from the largest ratio gap in the singular values of
         the Jacobian, which is reliable only at a critical point (elsewhere the near-kernel singular
         values are of the order of the distance and may not stand out): pass it for other points.
-    gtol : float, keyword-only
-        Stop when the relative gradient (see :class:`Projection`) is below ``gtol``.
-    max_iter : int, keyword-only
-        Newton iterations at most.
+    gtol : float, optional
+        Keyword-only. Stop when the relative gradient (see :class:`Projection`) is below ``gtol``.
+    max_iter : int, optional
+        Keyword-only. Newton iterations at most.
 
     Returns
     -------
     Projection
         ``converged=False`` when Newton did not reach ``gtol`` (the point is too far from the
         manifold, or ``dimension`` is wrong); the distance is then not meaningful.
+
+    Raises
+    ------
+    ValueError
+        Invalid weights, data or ``dimension``.
 
     Notes
     -----
@@ -288,6 +320,16 @@ def distance_to_critical_set(weights: Sequence, X, Y, *, dimension: int | None =
 
     Thin wrapper around :func:`project_to_critical_set` for the "trajectories near a saddle
     manifold" experiment of chapter 6 (MATH.md §8: normal hyperbolicity).
+
+    Parameters
+    ----------
+    weights, X, Y, dimension, gtol
+        As in :func:`project_to_critical_set` (``dimension`` and ``gtol`` keyword-only).
+
+    Returns
+    -------
+    float
+        :attr:`Projection.distance`, or NaN if the projection did not converge.
     """
     proj = project_to_critical_set(weights, X, Y, dimension=dimension, gtol=gtol)
     return proj.distance if proj.converged else float("nan")
@@ -302,15 +344,22 @@ class TangentDimension:
 
     Attributes
     ----------
-    dimension : number of normalized displacement singular values above ``tol``.
-    singular_values : singular values of the displacement matrix ``D / (eps sqrt(n_samples / P))``,
+    dimension : int
+        Number of normalized displacement singular values above ``tol``.
+    singular_values : ndarray
+        Singular values of the displacement matrix ``D / (eps sqrt(n_samples / P))``,
         descending: ``O(1)`` for tangent directions, ``O(eps)`` (curvature) for normal ones.
-    gap : ``min(tangent singular values) / max(normal singular values)`` (``inf`` if either is
+    gap : float
+        ``min(tangent singular values) / max(normal singular values)`` (``inf`` if either is
         empty): how cleanly the decision separates; trust ``dimension`` when it is large.
-    tol : the threshold used.
-    max_gradient : largest relative gradient at the projected points (all should be ``<~ 1e-12``).
-    all_converged : whether every Newton projection converged.
-    basis : orthonormal basis ``(P, dimension)`` of the numerical tangent space.
+    tol : float
+        The threshold used.
+    max_gradient : float
+        Largest relative gradient at the projected points (all should be ``<~ 1e-12``).
+    all_converged : bool
+        Whether every Newton projection converged.
+    basis : ndarray of shape (P, dimension)
+        Orthonormal basis of the numerical tangent space.
     """
 
     dimension: int
@@ -354,16 +403,21 @@ def tangent_dimension(
 
     Parameters
     ----------
-    weights : a critical point ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    tol : float or None, keyword-only
-        Threshold on the normalized singular values; default ``sqrt(eps)`` (geometric middle
-        between ``O(1)`` and ``O(eps)``).
-    eps : float, keyword-only
-        Perturbation size, relative to ``1 + max|W|``.
-    n_samples : int or None, keyword-only
-        Number of directions (default ``P + 10``; at least the expected dimension).
-    rng : numpy.random.Generator or int, keyword-only
-        Source of the random directions.
+    weights : list of ndarray
+        A critical point ``[W_1, ..., W_N]``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    tol : float or None, optional
+        Keyword-only. Threshold on the normalized singular values; default ``sqrt(eps)``
+        (geometric middle between ``O(1)`` and ``O(eps)``).
+    eps : float, optional
+        Keyword-only. Perturbation size, relative to ``1 + max|W|``.
+    n_samples : int or None, optional
+        Keyword-only. Number of directions (default ``P + 10``; at least the expected dimension).
+    rng : numpy.random.Generator or int, optional
+        Keyword-only. Source of the random directions.
 
     Returns
     -------
@@ -418,13 +472,20 @@ class NormalHyperbolicity:
 
     Attributes
     ----------
-    n_unstable : ``n_- = dim E^u`` (negative Hessian eigenvalues).
-    n_stable : ``n_+ = dim E^s`` (positive eigenvalues).
-    n_center : ``n_0 = dim ker Hess`` (equal to ``dim T C`` by Prop. 5 for ``N = 2``).
-    n_params : ``P``.
-    gap : the inertia gap of :class:`dlnlib.hessian.Inertia`.
-    eigenvalues : Hessian eigenvalues, ascending.
-    eigenvectors : matching orthonormal eigenvectors ``(P, P)`` (columns).
+    n_unstable : int
+        ``n_- = dim E^u`` (negative Hessian eigenvalues).
+    n_stable : int
+        ``n_+ = dim E^s`` (positive eigenvalues).
+    n_center : int
+        ``n_0 = dim ker Hess`` (equal to ``dim T C`` by Prop. 5 for ``N = 2``).
+    n_params : int
+        ``P``.
+    gap : float
+        The inertia gap of :class:`dlnlib.hessian.Inertia`.
+    eigenvalues : ndarray of shape (P,)
+        Hessian eigenvalues, ascending.
+    eigenvectors : ndarray of shape (P, P)
+        Matching orthonormal eigenvectors (columns).
     """
 
     n_unstable: int
@@ -437,11 +498,27 @@ class NormalHyperbolicity:
 
 
 def stable_unstable_dimensions(weights: Sequence, X, Y, *, tol: float | None = None) -> NormalHyperbolicity:
-    """``(n_-, n_+, n_0)`` at a critical point, with the eigenvectors spanning ``E^u``, ``E^s``, ``ker``.
+    """Dimensions ``(n_-, n_+, n_0)`` at a critical point, with eigenvectors spanning ``E^u``, ``E^s``, ``ker``.
 
     Uses :func:`dlnlib.hessian.inertia` (closed-form Hessian of Prop. 3, scale-aware zero
     tolerance ``tol``); for ``N = 2`` compare ``n_unstable`` with :func:`predicted_unstable_dimension`
     and ``n_center`` with :func:`critical_manifold_dimension` (Prop. 5; MATH.md §8).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    tol : float or None, optional
+        Keyword-only. Zero tolerance, as in :func:`dlnlib.hessian.inertia`.
+
+    Returns
+    -------
+    NormalHyperbolicity
+        Dimensions, eigenvalues and eigenvectors.
     """
     from .hessian import hessian
 

@@ -134,13 +134,18 @@ def hessian(weights: Sequence, X, Y) -> np.ndarray:
 
     Parameters
     ----------
-    weights : list ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
-    X : array ``(d_x, m)``; Y : array ``(d_y, m)``.
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
 
     Returns
     -------
-    ndarray of shape ``(P, P)``, ``P = sum_i d_i d_{i-1}``, symmetric, in the parameter order
-    ``concat(W_1.ravel(), ..., W_N.ravel())`` (C order).
+    ndarray of shape (P, P)
+        Symmetric, ``P = sum_i d_i d_{i-1}``, in the parameter order
+        ``concat(W_1.ravel(), ..., W_N.ravel())`` (C order).
 
     Notes
     -----
@@ -194,14 +199,19 @@ def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.n
 
     Parameters
     ----------
-    weights : list ``[W_1, ..., W_N]``.
-    X : array ``(d_x, m)``; Y : array ``(d_y, m)``.
-    v : flat array of length ``P`` (parameter order of :func:`hessian`) or a list shaped like
-        ``weights``.
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    v : ndarray of shape (P,) or list of ndarray
+        Flat direction (parameter order of :func:`hessian`) or a list shaped like ``weights``.
 
     Returns
     -------
-    Same form as ``v``: a flat array of length ``P`` or a list of arrays.
+    ndarray of shape (P,) or list of ndarray
+        ``∇²L(W) v``, in the same form as ``v``.
     """
     ws, X, Y = _validated(weights, X, Y)
     flat_in = isinstance(v, np.ndarray) or not isinstance(v, Sequence)
@@ -225,11 +235,22 @@ def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) 
 
     Parameters
     ----------
-    weights, X, Y : as in :func:`hessian`.
-    eps : float, keyword-only
-        Step; the default suits weights and data of order one.
-    chunk : int, keyword-only
-        Number of directions per batched gradient evaluation (memory ``~ chunk * P``).
+    weights, X, Y
+        As in :func:`hessian`.
+    eps : float, optional
+        Keyword-only. Step; the default suits weights and data of order one.
+    chunk : int, optional
+        Keyword-only. Number of directions per batched gradient evaluation (memory ``~ chunk * P``).
+
+    Returns
+    -------
+    ndarray of shape (P, P)
+        Symmetrized finite-difference Hessian.
+
+    Raises
+    ------
+    ValueError
+        Invalid weights, data or parameters.
     """
     ws, X, Y = _validated(weights, X, Y)
     if not (np.isfinite(eps) and eps > 0):
@@ -263,12 +284,20 @@ class Inertia:
 
     Attributes
     ----------
-    n_pos, n_neg, n_zero : counts, ``n_pos + n_neg + n_zero = P``.
-    tol : eigenvalues with ``|λ| <= tol`` count as zero.
-    gap : ``min{|λ| : |λ| > tol} / max{|λ| : |λ| <= tol}`` (``inf`` if either set is empty):
+    n_pos : int
+        Number of positive eigenvalues.
+    n_neg : int
+        Number of negative eigenvalues.
+    n_zero : int
+        Number of zero eigenvalues; ``n_pos + n_neg + n_zero = P``.
+    tol : float
+        Eigenvalues with ``|λ| <= tol`` count as zero.
+    gap : float
+        ``min{|λ| : |λ| > tol} / max{|λ| : |λ| <= tol}`` (``inf`` if either set is empty):
         how cleanly the zero eigenvalues separate from the rest; trust the counts when it is large
         (at points critical to machine precision it is typically ``> 1e8``).
-    eigenvalues : all eigenvalues, ascending.
+    eigenvalues : ndarray of shape (P,)
+        All eigenvalues, ascending.
     """
 
     n_pos: int
@@ -279,7 +308,7 @@ class Inertia:
     eigenvalues: np.ndarray = field(repr=False)
 
     def as_tuple(self) -> tuple[int, int, int]:
-        """``(n_pos, n_neg, n_zero)``."""
+        """The counts as a tuple ``(n_pos, n_neg, n_zero)``."""
         return (self.n_pos, self.n_neg, self.n_zero)
 
 
@@ -337,9 +366,14 @@ def inertia(weights: Sequence, X, Y, *, tol: float | None = None) -> Inertia:
 
     Parameters
     ----------
-    weights : list ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    tol : float or None, keyword-only
-        Eigenvalues with ``|λ| <= tol`` count as zero. Default (scale-aware):
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    tol : float or None, optional
+        Keyword-only. Eigenvalues with ``|λ| <= tol`` count as zero. Default (scale-aware):
         ``tol = 1e3 * P * eps * max(max|λ|, h)`` with ``eps`` the float64 machine epsilon and
         ``h`` the size of the Hessian blocks computed without cancellations (products of the
         norms of their factors): a safety factor of 1000 over the round-off of the assembly and
@@ -353,6 +387,7 @@ def inertia(weights: Sequence, X, Y, *, tol: float | None = None) -> Inertia:
     Returns
     -------
     Inertia
+        Counts, tolerance, gap and eigenvalues.
     """
     ws, X, Y = _validated(weights, X, Y)
     sxx, syx = X @ X.T, Y @ X.T
@@ -382,14 +417,21 @@ def pairing_criterion(
 
     Parameters
     ----------
-    weights, X, Y : as in :func:`hessian`.
+    weights, X, Y
+        As in :func:`hessian`.
     r : int
         ``|S|`` = rank of the end-to-end map.
-    rank_tol : float, keyword-only
-        Singular values ``> rank_tol * sigma_max`` count towards the rank.
-    zero_tol : float, keyword-only
-        ``W_{h-1:1} X R^T W_{N:k+1}`` counts as nonzero when its Frobenius norm exceeds
-        ``zero_tol * ||W_{h-1:1}|| ||X R^T|| ||W_{N:k+1}||`` (spectral norms; no cancellation scale).
+    rank_tol : float, optional
+        Keyword-only. Singular values ``> rank_tol * sigma_max`` count towards the rank.
+    zero_tol : float, optional
+        Keyword-only. ``W_{h-1:1} X R^T W_{N:k+1}`` counts as nonzero when its Frobenius norm
+        exceeds ``zero_tol * ||W_{h-1:1}|| ||X R^T|| ||W_{N:k+1}||`` (spectral norms; no
+        cancellation scale).
+
+    Returns
+    -------
+    tuple of int or None
+        The first pair ``(h, k)`` (1-based), or ``None`` when there is no such pair.
     """
     ws, X, Y = _validated(weights, X, Y)
     prod = _products(ws)
@@ -415,11 +457,16 @@ class Classification:
 
     Attributes
     ----------
-    kind : ``"global_minimum"``, ``"strict_saddle"``, ``"non_strict_saddle"`` or ``"not_critical"``.
-    gradient_norm : ``||∇L|| / scale`` (relative, see :func:`classify`).
-    index_set : 0-based ``S`` (empty tuple when not critical).
-    rule : which theoretical rule decided (MATH.md §7).
-    inertia : Hessian inertia used for the cross-check (None if not computed).
+    kind : str
+        ``"global_minimum"``, ``"strict_saddle"``, ``"non_strict_saddle"`` or ``"not_critical"``.
+    gradient_norm : float
+        ``||∇L|| / scale`` (relative, see :func:`classify`).
+    index_set : tuple of int
+        0-based ``S`` (empty tuple when not critical).
+    rule : str
+        Which theoretical rule decided (MATH.md §7).
+    inertia : Inertia or None
+        Hessian inertia used for the cross-check (None if not computed).
     """
 
     kind: str
@@ -458,9 +505,22 @@ def classification(
 
     See :func:`classify` (which returns only the ``kind``) for the procedure.
 
+    Parameters
+    ----------
+    weights, X, Y, tol, gtol, ptol, rank_tol, zero_tol, check_hessian
+        As in :func:`classify` (all but ``weights``, ``X``, ``Y`` keyword-only).
+
     Returns
     -------
     Classification
+        The verdict with its evidence.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid weights or data.
+    RuntimeError
+        Theory and Hessian disagree, or a critical point matches no index set.
     """
     ws, X, Y = _validated(weights, X, Y)
     for name, val in (("gtol", gtol), ("ptol", ptol), ("rank_tol", rank_tol), ("zero_tol", zero_tol)):
@@ -547,16 +607,23 @@ def classify(
 
     Parameters
     ----------
-    weights : list ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)`` satisfying
-        Assumptions 1-3 of [CLC] (non-filling widths allowed).
-    tol, gtol, ptol, rank_tol, zero_tol : float, keyword-only
-        Tolerances described above.
-    check_hessian : bool, keyword-only
-        Compute the Hessian inertia and cross-check (costs one ``P x P`` eigendecomposition).
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data; with ``Y``, satisfying Assumptions 1-3 of [CLC] (non-filling widths allowed).
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    tol, gtol, ptol, rank_tol, zero_tol : float, optional
+        Keyword-only. Tolerances described above (``tol``, ``rank_tol``, ``zero_tol``: ``None``
+        for the defaults described above).
+    check_hessian : bool, optional
+        Keyword-only. Compute the Hessian inertia and cross-check (costs one ``P x P``
+        eigendecomposition).
 
     Returns
     -------
     str
+        The ``kind`` (see :class:`Classification`).
 
     Raises
     ------

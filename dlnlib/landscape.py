@@ -66,10 +66,16 @@ class Plateau:
 
     Attributes
     ----------
-    index_set : 0-based ``S`` whose critical value the loss sits at.
-    value : that critical value.
-    start, stop : first and last recorded step (epoch or time) inside the band.
-    dwell : ``stop - start``.
+    index_set : tuple of int
+        0-based ``S`` whose critical value the loss sits at.
+    value : float
+        That critical value.
+    start : float
+        First recorded step (epoch or time) inside the band.
+    stop : float
+        Last recorded step inside the band.
+    dwell : float
+        ``stop - start``.
     """
 
     index_set: tuple[int, ...]
@@ -105,17 +111,26 @@ def plateaus(
 
     Parameters
     ----------
-    loss : array ``(n,)``, the loss along one run (NaN entries, e.g. after a stop, are ignored).
-    index_sets : the output of :func:`dlnlib.critical.critical_index_sets` (values and sets).
-    steps : array ``(n,)``, the epoch or time of each entry (default ``0, 1, ..., n-1``).
-    rtol : float, keyword-only
-        Half-width of the band around each value, as a fraction of its gap.
-    min_length : int, keyword-only
-        Minimal number of consecutive recorded points in a plateau.
+    loss : ndarray of shape (n,)
+        The loss along one run (NaN entries, e.g. after a stop, are ignored).
+    index_sets : list of CriticalIndexSet
+        The output of :func:`dlnlib.critical.critical_index_sets` (values and sets).
+    steps : ndarray of shape (n,), optional
+        Keyword-only. The epoch or time of each entry (default ``0, 1, ..., n-1``).
+    rtol : float, optional
+        Keyword-only. Half-width of the band around each value, as a fraction of its gap.
+    min_length : int, optional
+        Keyword-only. Minimal number of consecutive recorded points in a plateau.
 
     Returns
     -------
-    list of Plateau, in the order visited.
+    list of Plateau
+        In the order visited.
+
+    Raises
+    ------
+    ValueError
+        Invalid or inconsistent inputs.
 
     Notes
     -----
@@ -179,9 +194,16 @@ class EscapeTimes:
 
     Attributes
     ----------
-    epochs : ``(K,)`` first recorded step with ``L < threshold``; NaN when a run never got there.
-    threshold : ``saddle_value - fraction * (saddle_value - lower_value)``.
-    saddle_value, lower_value, fraction : the inputs.
+    epochs : ndarray of shape (K,)
+        First recorded step with ``L < threshold``; NaN when a run never got there.
+    threshold : float
+        ``saddle_value - fraction * (saddle_value - lower_value)``.
+    saddle_value : float
+        The saddle's critical value (input).
+    lower_value : float
+        The lower critical value (input).
+    fraction : float
+        The fraction of the gap (input).
     """
 
     epochs: np.ndarray
@@ -192,7 +214,7 @@ class EscapeTimes:
 
     @property
     def escaped(self) -> np.ndarray:
-        """Which runs crossed the threshold."""
+        """Boolean array ``(K,)``: which runs crossed the threshold."""
         return np.isfinite(self.epochs)
 
 
@@ -201,8 +223,17 @@ def next_lower_value(values, value: float, *, rtol: float = 1e-9) -> float:
 
     Parameters
     ----------
-    values : array of critical values (e.g. :func:`dlnlib.critical.critical_values`).
-    value : a critical value, matched to ``values`` up to ``rtol`` relative.
+    values : array_like
+        Critical values (e.g. :func:`dlnlib.critical.critical_values`).
+    value : float
+        A critical value, matched to ``values`` up to ``rtol`` relative.
+    rtol : float, optional
+        Keyword-only. Relative tolerance of the match.
+
+    Returns
+    -------
+    float
+        The next critical value below ``value``.
 
     Raises
     ------
@@ -231,15 +262,25 @@ def escape_times(losses, saddle_value: float, lower_value: float, *, fraction: f
 
     Parameters
     ----------
-    losses : array ``(K, n)`` (or ``(n,)`` for one run); NaN after a run stopped is ignored.
-    saddle_value, lower_value : floats with ``lower_value < saddle_value``.
-    fraction : float in ``(0, 1]``, keyword-only.
-    steps : array ``(n,)`` of epochs (default ``0..n-1``; pass ``result.steps`` of
+    losses : ndarray of shape (K, n) or (n,)
+        Loss curves (one run if 1-D); NaN after a run stopped is ignored.
+    saddle_value, lower_value : float
+        Critical values with ``lower_value < saddle_value``.
+    fraction : float, optional
+        Keyword-only. In ``(0, 1]``.
+    steps : ndarray of shape (n,), optional
+        Keyword-only. Epochs (default ``0..n-1``; pass ``result.steps`` of
         :func:`dlnlib.dynamics.gradient_descent_batch` when recording every few steps).
 
     Returns
     -------
     EscapeTimes
+        Escape epochs and threshold.
+
+    Raises
+    ------
+    ValueError
+        Invalid or inconsistent inputs.
     """
     y = np.asarray(losses, dtype=float)
     if y.ndim == 1:
@@ -268,12 +309,32 @@ def escape_times(losses, saddle_value: float, lower_value: float, *, fraction: f
 
 
 def perturbed_batch(weights: Sequence, eps, n: int, *, rng) -> list[np.ndarray]:
-    """``n`` copies of ``weights`` plus i.i.d. ``N(0, eps^2)`` entries: ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+    """Batch of ``n`` copies of ``weights`` plus i.i.d. ``N(0, eps^2)`` entries.
 
-    ``eps`` is a scalar or an array of sizes; with an array the batch is ``K = len(eps) * n``,
-    ordered size-major (the ``n`` perturbations of ``eps[0]`` first). The directions are drawn
-    once and shared by all sizes (only the scale changes), so the sizes are compared on the same
-    directions.
+    With an array ``eps`` the batch is ``K = len(eps) * n``, ordered size-major (the ``n``
+    perturbations of ``eps[0]`` first). The directions are drawn once and shared by all sizes
+    (only the scale changes), so the sizes are compared on the same directions.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    eps : float or array_like
+        Nonnegative perturbation size(s).
+    n : int
+        Number of perturbations per size.
+    rng : numpy.random.Generator or int
+        Keyword-only. Source of randomness.
+
+    Returns
+    -------
+    list of ndarray
+        ``W_i`` of shape ``(K, d_i, d_{i-1})``.
+
+    Raises
+    ------
+    ValueError
+        If ``eps`` is negative or not finite, or ``n`` is not positive.
     """
     ws = as_weights(weights)
     n = check_positive(n, "n", integer=True)
@@ -302,14 +363,21 @@ def balanced_critical_point(X, Y, dims, S, *, middle: float = 0.0) -> list[np.nd
 
     Parameters
     ----------
-    X : ``(d_x, m)``; Y : ``(d_y, m)``; dims : ``(d_0, ..., d_N)``.
-    S : 0-based index set, ``|S| <= r_max``.
-    middle : float, keyword-only
-        Entry of the complement blocks in the middle layers (ignored for ``N <= 2``).
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    S : collection of int
+        0-based index set, ``|S| <= r_max``.
+    middle : float, optional
+        Keyword-only. Entry of the complement blocks in the middle layers (ignored for ``N <= 2``).
 
     Returns
     -------
-    list of arrays ``[W_1, ..., W_N]``.
+    list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
 
     Examples
     --------
@@ -350,8 +418,25 @@ def drop_directions(weights_reduced: Sequence, drop) -> list[np.ndarray]:
     gradient flow, exactly also in floating point (the products keep exact zeros): the
     network never learns the output directions ``drop``, and generically the flow converges to
     the best critical point with ``S`` disjoint from ``drop``, the saddle value of
-    ``S = ``the first ``min(r_max, d_y - |drop|)`` indices outside ``drop``. This is the
+    ``S =`` the first ``min(r_max, d_y - |drop|)`` indices outside ``drop``. This is the
     negative control of MATH-DETAILS.md §11 (there ``drop = {0}``).
+
+    Parameters
+    ----------
+    weights_reduced : list of ndarray
+        ``[W̄_1, ..., W̄_N]`` in reduced coordinates.
+    drop : collection of int
+        0-based output indices in ``[0, d_y)``.
+
+    Returns
+    -------
+    list of ndarray
+        Copies of the weights with those rows and columns set to zero.
+
+    Raises
+    ------
+    ValueError
+        If an index in ``drop`` is out of range.
     """
     ws = [w.copy() for w in as_weights(weights_reduced, "weights_reduced")]
     idx = sorted({int(i) for i in drop})
@@ -372,14 +457,25 @@ class InertiaRow:
 
     Attributes
     ----------
-    index_set : 0-based ``S``; value : the loss; rank : ``|S|``.
-    middle_rank : ``rank W_{N-1:2}`` (the ``r'`` of Prop. 4 (iii) of [CLC]).
-    inertia : ``(n_+, n_-, n_0)`` of the Hessian.
-    kind : ``"global_minimum"``, ``"strict_saddle"`` or ``"non_strict_saddle"`` (theory,
+    index_set : tuple of int
+        0-based ``S``.
+    value : float
+        The loss.
+    rank : int
+        ``|S|``.
+    middle_rank : int
+        ``rank W_{N-1:2}`` (the ``r'`` of Prop. 4 (iii) of [CLC]).
+    inertia : tuple of int
+        ``(n_+, n_-, n_0)`` of the Hessian.
+    kind : str
+        ``"global_minimum"``, ``"strict_saddle"`` or ``"non_strict_saddle"`` (theory,
         cross-checked against the inertia by :func:`dlnlib.hessian.classification`).
-    inversions : ``inv(S)`` (MATH-DETAILS.md §1).
-    gap : eigenvalue gap of the inertia count (large = clean zero/nonzero separation).
-    eigenvalues : Hessian eigenvalues, ascending.
+    inversions : int
+        ``inv(S)`` (MATH-DETAILS.md §1).
+    gap : float
+        Eigenvalue gap of the inertia count (large = clean zero/nonzero separation).
+    eigenvalues : ndarray
+        Hessian eigenvalues, ascending.
     """
 
     index_set: tuple[int, ...]
@@ -396,7 +492,22 @@ class InertiaRow:
 def middle_rank(weights: Sequence, *, rank_tol: float = 1e-8) -> int:
     """Numerical rank of ``W_{N-1} ... W_2`` (identity of size ``d_1`` when ``N = 2``; Prop. 4 (iii) of [CLC]).
 
-    Singular values above ``rank_tol`` times the largest count.
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    rank_tol : float, optional
+        Keyword-only. Singular values above ``rank_tol`` times the largest count.
+
+    Returns
+    -------
+    int
+        The numerical rank.
+
+    Raises
+    ------
+    ValueError
+        If the depth is ``N < 2`` or the weights are invalid.
     """
     ws = as_weights(weights)
     n = len(ws)
@@ -413,6 +524,25 @@ def inertia_row(weights: Sequence, X, Y) -> InertiaRow:
     Calls :func:`dlnlib.hessian.classification`, which raises if the point is not critical or if
     theory (``S`` not top => strict; top ``S`` with ``|S| < r_max``: the pairing criterion) and
     the Hessian inertia disagree.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        A critical point ``[W_1, ..., W_N]``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+
+    Returns
+    -------
+    InertiaRow
+        The second-order data of the point.
+
+    Raises
+    ------
+    ValueError, RuntimeError
+        As :func:`dlnlib.hessian.classification`.
     """
     ws = as_weights(weights)
     c = classification(ws, X, Y)
@@ -450,7 +580,25 @@ def inertia_table(X, Y, dims, *, middle: float | None = None, rng=None) -> list[
     with ``middle=None`` the tight point (all complement blocks zero); with a float, the
     complement blocks of the middle layers ``1 < h < N`` are ``middle`` times a rectangular
     identity (``B_1 = B_N = 0``, so the point stays critical; MATH-DETAILS.md §5 recipe R1 (ii)),
-    which raises ``rank W_{N-1:2}`` above ``|S|``. Rows are sorted by critical value.
+    which raises ``rank W_{N-1:2}`` above ``|S|``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    middle : float or None, optional
+        Keyword-only. Entry of the middle complement blocks (``None``: tight points).
+    rng : numpy.random.Generator or int or None, optional
+        Keyword-only. Passed to :func:`dlnlib.critical.critical_point`.
+
+    Returns
+    -------
+    list of InertiaRow
+        Sorted by critical value.
     """
     summary = check_data(X, Y, dims, allow_non_filling=True)
     d = summary.dims
@@ -471,6 +619,24 @@ def random_critical_points(X, Y, dims, n: int, *, rng) -> list[list[np.ndarray]]
     uniformly (a single nonzero block is always admissible; MATH-DETAILS.md §5); then a random
     point of the same critical manifold (``rng`` passed to :func:`dlnlib.critical.critical_point`).
     For ``N <= 2`` the complement is zero.
+
+    Parameters
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    n : int
+        Number of points.
+    rng : numpy.random.Generator or int
+        Keyword-only. Source of randomness.
+
+    Returns
+    -------
+    list of list of ndarray
+        ``n`` critical points ``[W_1, ..., W_N]``.
     """
     summary = check_data(X, Y, dims, allow_non_filling=True)
     d = summary.dims
@@ -500,6 +666,23 @@ def tight_inertia_formula(dims, S) -> tuple[int, int, int]:
     ``n_- = inv(S) + [N=2](d_y - r)(d_1 - r)`` and
     ``n_+ = r^2 + 2r(d_y - r) - inv(S) + r(d_x - d_y) + [N=2](d_y - r)(d_1 - r)``,
     ``n_0 = P - n_+ - n_-``. For ``|S| = r_max`` top (global minimum) it gives ``n_- = 0``.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    S : collection of int
+        0-based index set, ``|S| <= r_max``.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_+, n_-, n_0)``.
+
+    Raises
+    ------
+    ValueError
+        If the depth is ``N < 2`` (or ``dims`` or ``S`` is invalid).
     """
     d = tuple(int(x) for x in dims)
     n = len(d) - 1
@@ -520,7 +703,25 @@ def tight_inertia_formula(dims, S) -> tuple[int, int, int]:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A GitHub/MyST markdown table (for ``IPython.display.Markdown`` in the chapters)."""
+    """A GitHub/MyST markdown table (for ``IPython.display.Markdown`` in the chapters).
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column titles.
+    rows : sequence of sequence
+        Table rows, each with one cell per column.
+
+    Returns
+    -------
+    str
+        The table in markdown.
+
+    Raises
+    ------
+    ValueError
+        If a row does not have as many cells as the header.
+    """
     header = [str(h) for h in header]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
@@ -531,5 +732,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def format_index_set(S: Sequence[int]) -> str:
-    """The paper's 1-based notation: ``"{1, 2, 3}"`` for the 0-based ``(0, 1, 2)``, ``"∅"`` when empty."""
+    """The paper's 1-based notation: ``"{1, 2, 3}"`` for the 0-based ``(0, 1, 2)``, ``"∅"`` when empty.
+
+    Parameters
+    ----------
+    S : sequence of int
+        0-based index set.
+
+    Returns
+    -------
+    str
+        The 1-based set.
+    """
     return "{" + ", ".join(str(int(i) + 1) for i in S) + "}" if len(S) else "∅"

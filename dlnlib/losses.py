@@ -58,15 +58,62 @@ __all__ = [
 
 @runtime_checkable
 class EndToEndLoss(Protocol):
-    """A smooth convex loss ``ℓ`` of the end-to-end matrix ``A`` of shape ``target.shape``."""
+    """A smooth convex loss ``ℓ`` of the end-to-end matrix ``A`` of shape ``target.shape``.
+
+    Any object with these members qualifies (a runtime-checkable protocol).
+
+    Attributes
+    ----------
+    target : ndarray of shape (d_y, d_x)
+        The target ``U``; ``A`` must have the same shape.
+    """
 
     target: np.ndarray
 
-    def value(self, A) -> float: ...
+    def value(self, A) -> float:
+        """The loss ``ℓ(A)``.
 
-    def grad(self, A) -> np.ndarray: ...
+        Parameters
+        ----------
+        A : ndarray of shape (d_y, d_x)
+            End-to-end matrix.
 
-    def hess(self, A) -> np.ndarray: ...
+        Returns
+        -------
+        float
+            ``ℓ(A)``.
+        """
+        ...
+
+    def grad(self, A) -> np.ndarray:
+        """The gradient ``ℓ'(A)``.
+
+        Parameters
+        ----------
+        A : ndarray of shape (d_y, d_x)
+            End-to-end matrix.
+
+        Returns
+        -------
+        ndarray of shape (d_y, d_x)
+            ``ℓ'(A)``.
+        """
+        ...
+
+    def hess(self, A) -> np.ndarray:
+        """The Hessian ``∇²ℓ(A)`` in the C-order ``vec`` of ``A``.
+
+        Parameters
+        ----------
+        A : ndarray of shape (d_y, d_x)
+            End-to-end matrix.
+
+        Returns
+        -------
+        ndarray of shape (d_y d_x, d_y d_x)
+            ``∇²ℓ(A)``.
+        """
+        ...
 
 
 def _as_target(target) -> np.ndarray:
@@ -98,7 +145,12 @@ class SquareLoss(_ElementwiseLoss):
     """``ℓ(A) = 1/2 ||A - U||_F^2`` (``U = target``): the loss of [CLC] with ``X = I`` (MATH.md §1).
 
     ``grad = A - U``; ``hess = I``. With whitened data ``X = I`` the composite loss is
-    :func:`dlnlib.model.loss` with ``Y = U``.
+    :func:`dlnlib.model.loss` with ``Y = U``. Implements :class:`EndToEndLoss`.
+
+    Attributes
+    ----------
+    target : ndarray of shape (d_y, d_x)
+        ``U`` (stored as a read-only copy).
     """
 
     target: np.ndarray
@@ -110,13 +162,16 @@ class SquareLoss(_ElementwiseLoss):
         return f"SquareLoss(target shape={self.target.shape})"
 
     def value(self, A) -> float:
+        """The loss ``1/2 ||A - U||_F^2`` (see :meth:`EndToEndLoss.value`)."""
         r = self._residual(A)
         return 0.5 * float(np.sum(r * r))
 
     def grad(self, A) -> np.ndarray:
+        """The gradient ``A - U`` (see :meth:`EndToEndLoss.grad`)."""
         return self._residual(A)
 
     def hess(self, A) -> np.ndarray:
+        """The Hessian: the identity of size ``d_y d_x`` (see :meth:`EndToEndLoss.hess`)."""
         self._residual(A)
         return np.eye(self.target.size)
 
@@ -133,6 +188,19 @@ class WeightedLogCoshLoss(_ElementwiseLoss):
 
     Smooth and convex, not quadratic ([TKB]'s setting for bad minima of non-filling networks,
     MATH-DETAILS.md §9): ``grad = Λ ⊙ tanh(A - U)``, ``hess = diag(vec(Λ ⊙ sech²(A - U)))``.
+    Implements :class:`EndToEndLoss`.
+
+    Attributes
+    ----------
+    target : ndarray of shape (d_y, d_x)
+        ``U`` (stored as a read-only copy).
+    weights : ndarray of shape (d_y, d_x)
+        ``Λ``, non-negative (stored as a read-only copy).
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` does not have the target's shape or has negative entries.
     """
 
     target: np.ndarray
@@ -154,12 +222,15 @@ class WeightedLogCoshLoss(_ElementwiseLoss):
         return f"WeightedLogCoshLoss(target shape={self.target.shape}, weights range=[{lo:g}, {hi:g}])"
 
     def value(self, A) -> float:
+        """The loss ``Σ_ij Λ_ij log cosh(A_ij - U_ij)`` (see :meth:`EndToEndLoss.value`)."""
         return float(np.sum(self.weights * _log_cosh(self._residual(A))))
 
     def grad(self, A) -> np.ndarray:
+        """The gradient ``Λ ⊙ tanh(A - U)`` (see :meth:`EndToEndLoss.grad`)."""
         return self.weights * np.tanh(self._residual(A))
 
     def hess(self, A) -> np.ndarray:
+        """The Hessian ``diag(vec(Λ ⊙ sech²(A - U)))`` (see :meth:`EndToEndLoss.hess`)."""
         t = np.tanh(self._residual(A))
         return np.diag((self.weights * (1.0 - t * t)).ravel())
 
@@ -169,7 +240,14 @@ class HuberLoss(_ElementwiseLoss):
     """Huber loss ``Σ_ij h(A_ij - U_ij)``, ``h(r) = r²/2`` if ``|r| <= delta`` else ``delta (|r| - delta/2)``.
 
     Convex and ``C^1`` but not ``C^2``: ``hess`` returns ``diag(1{|r| < delta})``, the Hessian
-    wherever it exists (everywhere except ``|r_ij| = delta``).
+    wherever it exists (everywhere except ``|r_ij| = delta``). Implements :class:`EndToEndLoss`.
+
+    Attributes
+    ----------
+    target : ndarray of shape (d_y, d_x)
+        ``U`` (stored as a read-only copy).
+    delta : float
+        Positive threshold between the quadratic and linear parts.
     """
 
     target: np.ndarray
@@ -183,14 +261,17 @@ class HuberLoss(_ElementwiseLoss):
         return f"HuberLoss(target shape={self.target.shape}, delta={self.delta:g})"
 
     def value(self, A) -> float:
+        """The loss ``Σ_ij h(A_ij - U_ij)`` (see :meth:`EndToEndLoss.value`)."""
         r = np.abs(self._residual(A))
         d = self.delta
         return float(np.sum(np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))))
 
     def grad(self, A) -> np.ndarray:
+        """The gradient ``clip(A - U, -delta, delta)`` (see :meth:`EndToEndLoss.grad`)."""
         return np.clip(self._residual(A), -self.delta, self.delta)
 
     def hess(self, A) -> np.ndarray:
+        """The Hessian ``diag(1{|r| < delta})``, ``r = A - U`` (see :meth:`EndToEndLoss.hess`)."""
         r = self._residual(A)
         return np.diag((np.abs(r) < self.delta).astype(float).ravel())
 
@@ -222,7 +303,25 @@ def _e2e(ws: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def composite_loss(weights: Sequence, ell: EndToEndLoss) -> float:
-    """``L(W) = ℓ(W_{N:1})`` ([TKB]; MATH.md §11)."""
+    """Composite loss ``L(W) = ℓ(W_{N:1})`` ([TKB]; MATH.md §11).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    ell : EndToEndLoss
+        The loss of the end-to-end matrix, with target of shape ``(d_N, d_0)``.
+
+    Returns
+    -------
+    float
+        ``L(W)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
+    """
     ws = _validated(weights, ell)
     return float(ell.value(_e2e(ws)))
 
@@ -231,8 +330,24 @@ def composite_gradient(weights: Sequence, ell: EndToEndLoss) -> list[np.ndarray]
     """Gradient of ``ℓ ∘ μ``: ``∇_{W_i} L = W_{N:i+1}^T G W_{i-1:1}^T``, ``G = ℓ'(W_{N:1})``.
 
     The chain rule with ``dμ(W)[Δ] = Σ_i W_{N:i+1} Δ_i W_{i-1:1}``; for :class:`SquareLoss` it is
-    :func:`dlnlib.model.gradient` with ``X = I``, ``Y = U`` (MATH.md §2). Returns a list shaped
-    like ``weights``.
+    :func:`dlnlib.model.gradient` with ``X = I``, ``Y = U`` (MATH.md §2).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    ell : EndToEndLoss
+        The loss of the end-to-end matrix, with target of shape ``(d_N, d_0)``.
+
+    Returns
+    -------
+    list of ndarray
+        ``[∇_{W_1} L, ..., ∇_{W_N} L]``, shaped like ``weights``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     ws = _validated(weights, ell)
     return _gradient_from_e(ws, ell.grad(_e2e(ws)))
@@ -281,9 +396,22 @@ def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
     ``B = W_{j-1:i+1}`` (and ``H_{ij} = H_{ji}^T``). This is MATH.md §7 with ``X = I`` and the
     residual ``R = W_{N:1} X - Y`` (the gradient of the square loss, same sign) replaced by ``G``.
 
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    ell : EndToEndLoss
+        The loss of the end-to-end matrix, with target of shape ``(d_N, d_0)``.
+
     Returns
     -------
-    ndarray of shape ``(P, P)``, ``P = Σ d_i d_{i-1}``, symmetric.
+    ndarray of shape (P, P)
+        Symmetric, ``P = Σ d_i d_{i-1}``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     return _hessian_trusted(_validated(weights, ell), ell)
 
@@ -306,6 +434,16 @@ def is_filling(dims) -> bool:
     Filling: ``r_max = min(d_0, ..., d_N)`` equals ``min(d_x, d_y)``, so every ``d_y x d_x``
     matrix is some ``W_{N:1}``; otherwise the functional space is the determinantal variety
     ``{rank <= r_max}``.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+
+    Returns
+    -------
+    bool
+        Whether the widths are filling.
     """
     d = _check_dims(dims)
     return min(d) == min(d[0], d[-1])
@@ -347,11 +485,15 @@ def classify_pure_spurious(
 
     Parameters
     ----------
-    weights : a critical point ``[W_1, ..., W_N]`` of ``ℓ ∘ μ``.
-    ell : the loss of the end-to-end matrix.
-    tol : keyword-only; ``W`` must satisfy ``||∇L||_F <= tol`` and the test above is
+    weights : list of ndarray
+        A critical point ``[W_1, ..., W_N]`` of ``ℓ ∘ μ``.
+    ell : EndToEndLoss
+        The loss of the end-to-end matrix.
+    tol : float, optional
+        Keyword-only. ``W`` must satisfy ``||∇L||_F <= tol`` and the test above is
         ``||part of G that must vanish||_F <= tol``.
-    rank_tol : keyword-only; singular values above ``rank_tol * max(1, s_1)`` count for ``rank A``.
+    rank_tol : float, optional
+        Keyword-only. Singular values above ``rank_tol * max(1, s_1)`` count for ``rank A``.
 
     Returns
     -------
@@ -393,9 +535,15 @@ def symmetry_tangent_space(weights: Sequence) -> np.ndarray:
     and leaves ``W_{N:1}``, hence any ``ℓ ∘ μ``, invariant (MATH.md §6). The orbit's tangent
     vectors are ``δW_i = ξ_i W_i - W_i ξ_{i-1}`` for ``ξ_i ∈ gl(d_i)`` (``ξ_0 = ξ_N = 0``).
 
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+
     Returns
     -------
-    ndarray of shape ``(P, s)``, orthonormal columns, ``s`` = dimension of the orbit at ``W``.
+    ndarray of shape (P, s)
+        Orthonormal columns, ``s`` = dimension of the orbit at ``W``.
     """
     ws = as_weights(weights)
     d = dims_of(ws)
@@ -424,16 +572,24 @@ class LocalMinimumCertificate:
 
     Attributes
     ----------
-    value : ``L(W) = ℓ(W_{N:1})``.
-    grad_norm : ``||∇L(W)||_F``.
-    hessian_eigenvalues : eigenvalues of the exact Hessian (ascending).
-    kernel_dimension : number of eigenvalues with ``|λ| <= eig_tol``.
-    symmetry_dimension : dimension of the tangent space of the ``GL`` orbit (the kernel directions
+    value : float
+        ``L(W) = ℓ(W_{N:1})``.
+    grad_norm : float
+        ``||∇L(W)||_F``.
+    hessian_eigenvalues : ndarray of shape (P,)
+        Eigenvalues of the exact Hessian (ascending).
+    kernel_dimension : int
+        Number of eigenvalues with ``|λ| <= eig_tol``.
+    symmetry_dimension : int
+        Dimension of the tangent space of the ``GL`` orbit (the kernel directions
         explained by the symmetry ``(W_i, W_{i+1}) -> (G W_i, W_{i+1} G^{-1})``).
-    min_normal_eigenvalue : smallest eigenvalue of the Hessian restricted to the orthogonal
+    min_normal_eigenvalue : float
+        Smallest eigenvalue of the Hessian restricted to the orthogonal
         complement of the orbit tangent (``+inf`` if that complement is ``{0}``).
-    eig_tol : tolerance used for eigenvalues (``tol * max(1, max |λ|)``).
-    is_strict_local_min_modulo_symmetry : ``grad_norm <= tol`` and ``min_normal_eigenvalue > eig_tol``.
+    eig_tol : float
+        Tolerance used for eigenvalues (``tol * max(1, max |λ|)``).
+    is_strict_local_min_modulo_symmetry : bool
+        ``grad_norm <= tol`` and ``min_normal_eigenvalue > eig_tol``.
     """
 
     value: float
@@ -457,12 +613,22 @@ def certify_local_minimum(weights: Sequence, ell: EndToEndLoss, *, tol: float = 
 
     Parameters
     ----------
-    weights : candidate ``[W_1, ..., W_N]``; ell : the loss of the end-to-end matrix.
-    tol : keyword-only; gradient tolerance and relative eigenvalue tolerance.
+    weights : list of ndarray
+        Candidate ``[W_1, ..., W_N]``.
+    ell : EndToEndLoss
+        The loss of the end-to-end matrix.
+    tol : float, optional
+        Keyword-only. Gradient tolerance and relative eigenvalue tolerance.
 
     Returns
     -------
     LocalMinimumCertificate
+        The second-order certificate.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     ws = _validated(weights, ell)
     tol = check_positive(tol, "tol")
@@ -498,16 +664,26 @@ class LocalMinimaSearch:
 
     Attributes
     ----------
-    values : distinct values of the certified local minima, ascending.
-    counts : number of starts ending at each value.
-    minima : one representative ``[W_1, ..., W_N]`` per value (the first start that reached it).
-    seeds : index of the start (child ``j`` of ``rng.spawn(n_starts)``) of each representative.
-    certificates : :class:`LocalMinimumCertificate` of each representative.
-    kinds : ``"pure"`` / ``"spurious"`` for each representative (:func:`classify_pure_spurious`).
-    final_values : ``(n_starts,)`` final value of every start.
-    certified : ``(n_starts,)`` whether that endpoint was certified a local minimum modulo symmetry.
-    n_uncertified : starts whose endpoint was not certified (saddle, or not converged).
-    filling : whether the widths are filling.
+    values : ndarray
+        Distinct values of the certified local minima, ascending.
+    counts : ndarray of int
+        Number of starts ending at each value.
+    minima : list of list of ndarray
+        One representative ``[W_1, ..., W_N]`` per value (the first start that reached it).
+    seeds : ndarray of int
+        Index of the start (child ``j`` of ``rng.spawn(n_starts)``) of each representative.
+    certificates : list of LocalMinimumCertificate
+        Certificate of each representative.
+    kinds : tuple of str
+        ``"pure"`` / ``"spurious"`` for each representative (:func:`classify_pure_spurious`).
+    final_values : ndarray of shape (n_starts,)
+        Final value of every start.
+    certified : ndarray of bool, shape (n_starts,)
+        Whether that endpoint was certified a local minimum modulo symmetry.
+    n_uncertified : int
+        Starts whose endpoint was not certified (saddle, or not converged).
+    filling : bool
+        Whether the widths are filling.
     """
 
     values: np.ndarray
@@ -578,16 +754,36 @@ def local_minima_search(
 
     Parameters
     ----------
-    dims : widths ``(d_0, ..., d_N)``; ell : loss with target of shape ``(d_N, d_0)``.
-    rng : Generator or int seed; n_starts : number of random starts.
-    scale : initialization scale, keyword-only.
-    method, gtol, maxiter : passed to :func:`scipy.optimize.minimize` (``"BFGS"`` or ``"L-BFGS-B"``).
-    value_tol : relative tolerance for merging minimum values, keyword-only.
-    tol : certification tolerance (:func:`certify_local_minimum`), keyword-only.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    ell : EndToEndLoss
+        Loss with target of shape ``(d_N, d_0)``.
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    n_starts : int
+        Number of random starts.
+    scale : float, optional
+        Keyword-only. Initialization scale.
+    method : {"BFGS", "L-BFGS-B"}, optional
+        Keyword-only. Passed to :func:`scipy.optimize.minimize`.
+    gtol : float, optional
+        Keyword-only. Gradient tolerance passed to :func:`scipy.optimize.minimize`.
+    maxiter : int, optional
+        Keyword-only. Iteration cap passed to :func:`scipy.optimize.minimize`.
+    value_tol : float, optional
+        Keyword-only. Relative tolerance for merging minimum values.
+    tol : float, optional
+        Keyword-only. Certification tolerance (:func:`certify_local_minimum`).
 
     Returns
     -------
     LocalMinimaSearch
+        The distinct minima found.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid ``dims``, ``ell`` (target shape) or parameters.
 
     Examples
     --------

@@ -54,14 +54,21 @@ def partial_product(weights: Sequence, j: int, i: int) -> np.ndarray:
 
     Parameters
     ----------
-    weights : list of arrays ``[W_1, ..., W_N]``, ``W_k`` of shape ``(d_k, d_{k-1})``.
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_k`` of shape ``(d_k, d_{k-1})``.
     j, i : int
         ``1 <= i <= N`` and ``0 <= j <= N``; when ``j < i`` the identity of size ``d_{i-1}``
         is returned (empty product), as in the paper.
 
     Returns
     -------
-    ndarray of shape ``(d_j, d_{i-1})``.
+    ndarray of shape (d_j, d_{i-1})
+        The product ``W_{j:i}``.
+
+    Raises
+    ------
+    ValueError
+        If ``i`` or ``j`` is out of range.
     """
     ws = as_weights(weights)
     n = len(ws)
@@ -72,7 +79,18 @@ def partial_product(weights: Sequence, j: int, i: int) -> np.ndarray:
 
 
 def end_to_end(weights: Sequence) -> np.ndarray:
-    """End-to-end map ``W_{N:1} = W_N ... W_1`` of shape ``(d_N, d_0)`` (MATH.md §1)."""
+    """End-to-end map ``W_{N:1} = W_N ... W_1`` (MATH.md §1).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Returns
+    -------
+    ndarray of shape (d_N, d_0)
+        The product ``W_{N:1}``.
+    """
     ws = as_weights(weights)
     return _chain(ws, len(ws), 1, ws[0].shape[1])
 
@@ -104,6 +122,25 @@ def _check_weights_data(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> N
 
 def loss(weights: Sequence, X, Y) -> float:
     """Square loss ``L(W) = 1/2 ||Y - W_N ... W_1 X||_F^2`` ([CLC] eq. (1); MATH.md §1).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+
+    Returns
+    -------
+    float
+        The loss value.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``weights``, ``X`` and ``Y`` are inconsistent or entries are not finite.
 
     Examples
     --------
@@ -150,7 +187,26 @@ def _gradient_from_e(
 def gradient(weights: Sequence, X, Y) -> list[np.ndarray]:
     """Gradient of the loss, ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T``.
 
-    [CLC] eq. (5)-(6); MATH.md §2. Returns a list shaped like ``weights``.
+    [CLC] eq. (5)-(6); MATH.md §2.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+
+    Returns
+    -------
+    list of ndarray
+        ``[∇_{W_1} L, ..., ∇_{W_N} L]``, shaped like ``weights``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``weights``, ``X`` and ``Y`` are inconsistent or entries are not finite.
     """
     ws = as_weights(weights)
     X, Y = _check_xy(X, Y)
@@ -162,8 +218,18 @@ def gradient(weights: Sequence, X, Y) -> list[np.ndarray]:
 def invariants(weights: Sequence) -> list[np.ndarray]:
     """The conserved quantities ``C_i = W_{i+1}^T W_{i+1} - W_i W_i^T``, ``i = 1..N-1``.
 
-    Lemma 2.3 of [CLC] (eq. (7)); MATH.md §4. Each ``C_i`` has shape ``(d_i, d_i)`` and is
-    constant along the gradient flow; their traces give (8).
+    Lemma 2.3 of [CLC] (eq. (7)); MATH.md §4. Each ``C_i`` is constant along the gradient flow;
+    their traces give (8).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Returns
+    -------
+    list of ndarray
+        ``[C_1, ..., C_{N-1}]``, ``C_i`` of shape ``(d_i, d_i)`` (empty for ``N = 1``).
     """
     ws = as_weights(weights)
     return [ws[i + 1].T @ ws[i + 1] - ws[i] @ ws[i].T for i in range(len(ws) - 1)]
@@ -193,8 +259,18 @@ def random_weights(dims, rng, *, scale: float = 1.0) -> list[np.ndarray]:
         Widths ``(d_0, ..., d_N)``.
     rng : numpy.random.Generator or int
         Source of randomness (required).
-    scale : float, keyword-only
-        Overall scale; ``scale=1`` is the LeCun/Glorot-type normalization.
+    scale : float, optional
+        Keyword-only. Overall scale; ``scale=1`` is the LeCun/Glorot-type normalization.
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``dims`` is not a sequence of at least two positive integers, or ``scale`` is not positive.
     """
     d = _check_dims(dims)
     g = as_rng(rng)
@@ -215,6 +291,25 @@ def balanced_weights(dims, rng, *, scale: float = 1.0) -> list[np.ndarray]:
     ``A_r = U S V^T``, and set ``W_1 = Q_1 J S^{1/N} V^T``, ``W_i = Q_i J S^{1/N} J^T Q_{i-1}^T``,
     ``W_N = U S^{1/N} J^T Q_{N-1}^T`` with ``J = [I_r; 0]`` and Haar orthogonal ``Q_i``.
     Then ``W_{i+1}^T W_{i+1} = W_i W_i^T = Q_i J S^{2/N} J^T Q_i^T`` and ``W_{N:1} = A_r``.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    rng : numpy.random.Generator or int
+        Source of randomness (required).
+    scale : float, optional
+        Keyword-only. Scale of the Gaussian end-to-end target ``A``.
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``, with every ``C_i = 0``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``dims`` is not a sequence of at least two positive integers, or ``scale`` is not positive.
     """
     d = _check_dims(dims)
     g = as_rng(rng)
@@ -242,12 +337,18 @@ class DataSummary:
 
     Attributes
     ----------
-    dims : widths ``(d_0, ..., d_N)``.
-    m : number of samples.
-    singular_values : ``s_1 > ... > s_{d_y} > 0``, singular values of the reduced target.
-    min_relative_gap : ``min_i (s_i - s_{i+1}) / s_1`` (Assumption 3 needs it > 0).
-    r_max : thinnest width ``min(dims)``.
-    filling : whether ``r_max >= d_y`` (width part of Assumption 1).
+    dims : tuple of int
+        Widths ``(d_0, ..., d_N)``.
+    m : int
+        Number of samples.
+    singular_values : ndarray of shape (d_y,)
+        ``s_1 > ... > s_{d_y} > 0``, singular values of the reduced target.
+    min_relative_gap : float
+        ``min_i (s_i - s_{i+1}) / s_1`` (Assumption 3 needs it > 0).
+    r_max : int
+        Thinnest width ``min(dims)``.
+    filling : bool
+        Whether ``r_max >= d_y`` (width part of Assumption 1).
     """
 
     dims: tuple[int, ...]
@@ -263,18 +364,23 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
 
     Parameters
     ----------
-    X : array of shape ``(d_x, m)``; Y : array of shape ``(d_y, m)``.
-    dims : widths ``(d_0, ..., d_N)`` with ``d_0 = d_x`` and ``d_N = d_y``.
-    allow_non_filling : bool, keyword-only
-        Accept hidden widths below ``d_y`` (the non-filling setting of [AMG]/[TKB]), which
-        the width part of Assumption 1 excludes.
-    rtol : float, keyword-only
-        Relative tolerance for numerical rank (Assumption 2) and for distinctness of singular
-        values (Assumption 3), relative to the largest singular value.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)`` with ``d_0 = d_x`` and ``d_N = d_y``.
+    allow_non_filling : bool, optional
+        Keyword-only. Accept hidden widths below ``d_y`` (the non-filling setting of
+        [AMG]/[TKB]), which the width part of Assumption 1 excludes.
+    rtol : float, optional
+        Keyword-only. Relative tolerance for numerical rank (Assumption 2) and for distinctness
+        of singular values (Assumption 3), relative to the largest singular value.
 
     Returns
     -------
     DataSummary
+        What was verified.
 
     Raises
     ------
@@ -349,11 +455,19 @@ class Reduction:
 
     Attributes
     ----------
-    singular_values : ``s`` of shape ``(d_y,)``, decreasing.
-    constant : ``c = 1/2 (||Y||_F^2 - sum s_i^2)``, the part of the loss no network removes
+    singular_values : ndarray of shape (d_y,)
+        ``s``, decreasing.
+    constant : float
+        ``c = 1/2 (||Y||_F^2 - sum s_i^2)``, the part of the loss no network removes
         (``c_0`` of Remark 5).
-    U_X, sigma_X : left singular vectors ``(d_x, d_x)`` and singular values ``(d_x,)`` of X.
-    U_Y : ``(d_y, d_y)``; V_Y : ``(d_x, d_x)`` orthogonal changes of basis.
+    U_X : ndarray of shape (d_x, d_x)
+        Left singular vectors of ``X``.
+    sigma_X : ndarray of shape (d_x,)
+        Singular values of ``X``.
+    U_Y : ndarray of shape (d_y, d_y)
+        Orthogonal change of basis of the output space.
+    V_Y : ndarray of shape (d_x, d_x)
+        Orthogonal change of basis of the input space.
     """
 
     singular_values: np.ndarray
@@ -375,21 +489,54 @@ class Reduction:
         return self.U_X * self.sigma_X @ self.V_Y  # U_X Σ_X V_Y
 
     def to_reduced(self, weights: Sequence) -> list[np.ndarray]:
-        """Map weights of the original problem to the reduced problem."""
+        """Map weights of the original problem to the reduced problem.
+
+        Parameters
+        ----------
+        weights : list of ndarray
+            ``[W_1, ..., W_N]`` in the original coordinates.
+
+        Returns
+        -------
+        list of ndarray
+            ``[W̄_1, ..., W̄_N]`` (new arrays; the input is not modified).
+        """
         ws = [w.copy() for w in as_weights(weights)]
         ws[0] = ws[0] @ self._first()
         ws[-1] = self.U_Y.T @ ws[-1]
         return ws
 
     def from_reduced(self, weights: Sequence) -> list[np.ndarray]:
-        """Inverse of :meth:`to_reduced`."""
+        """Inverse of :meth:`to_reduced`.
+
+        Parameters
+        ----------
+        weights : list of ndarray
+            ``[W̄_1, ..., W̄_N]`` in the reduced coordinates.
+
+        Returns
+        -------
+        list of ndarray
+            ``[W_1, ..., W_N]`` in the original coordinates (new arrays).
+        """
         ws = [w.copy() for w in as_weights(weights)]
         ws[-1] = self.U_Y @ ws[-1]
         ws[0] = ws[0] @ (self.V_Y.T / self.sigma_X[None, :]) @ self.U_X.T
         return ws
 
     def reduced_loss(self, weights_reduced: Sequence) -> float:
-        """Effective loss ``1/2 ||Σ̄ - W̄_{N:1}||_F^2`` (without the constant)."""
+        """Effective loss ``1/2 ||Σ̄ - W̄_{N:1}||_F^2`` (without the constant).
+
+        Parameters
+        ----------
+        weights_reduced : list of ndarray
+            ``[W̄_1, ..., W̄_N]`` in the reduced coordinates.
+
+        Returns
+        -------
+        float
+            ``L(W) - constant``.
+        """
         r = self.sigma_bar - end_to_end(weights_reduced)
         return 0.5 * float(np.sum(r * r))
 
@@ -405,8 +552,24 @@ def _reduce(X: np.ndarray, Y: np.ndarray) -> Reduction:
 def reduce_data(X, Y) -> Reduction:
     """Canonical reduced problem of [CLC] §2.1 (eqs. (2)-(3); MATH.md §3).
 
-    Requires ``X`` of full row rank (Assumption 2) and ``d_x >= d_y`` (Assumption 1).
     See :class:`Reduction` for the change of variables.
+
+    Parameters
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data of full row rank (Assumption 2).
+    Y : ndarray of shape (d_y, m)
+        Targets, with ``m >= d_x >= d_y`` (Assumption 1).
+
+    Returns
+    -------
+    Reduction
+        The reduced problem and its change of variables.
+
+    Raises
+    ------
+    ValueError
+        If ``m >= d_x >= d_y`` fails or ``X`` is not of full row rank.
     """
     X, Y = _check_xy(X, Y)
     if not (X.shape[1] >= X.shape[0] >= Y.shape[0]):
@@ -423,6 +586,23 @@ def least_squares(X, Y) -> np.ndarray:
     """Least-squares map ``W_LS = Σ_YX Σ_XX^{-1}`` (Remark 5 of [CLC]; MATH.md §2).
 
     ``L(W) = c_0 + 1/2 ||(W_{N:1} - W_LS) X||_F^2`` with ``c_0 = 1/2 ||Y - W_LS X||_F^2``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data of full row rank.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+
+    Returns
+    -------
+    ndarray of shape (d_y, d_x)
+        ``W_LS``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not of full row rank.
     """
     X, Y = _check_xy(X, Y)
     sx = np.linalg.svd(X, compute_uv=False)

@@ -51,12 +51,25 @@ HOUSE_STYLE: dict[str, Any] = {
 
 
 def repo_root() -> Path:
-    """The repository root (the folder holding ``_config.yml`` next to ``dlnlib/``)."""
+    """The repository root (the folder holding ``_config.yml`` next to ``dlnlib/``).
+
+    Returns
+    -------
+    pathlib.Path
+        The parent of the package folder if it holds ``_config.yml``, else the working directory.
+    """
     here = Path(__file__).resolve().parent.parent
     return here if (here / "_config.yml").exists() else Path.cwd()
 
 
 def figures_dir() -> Path:
+    """The folder where chapters save their figures.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$DLN_FIGURES_DIR`` if set, else ``<repository root>/figures``.
+    """
     env = os.environ.get("DLN_FIGURES_DIR")
     return Path(env) if env else repo_root() / "figures"
 
@@ -86,7 +99,22 @@ def _git_commit() -> str:
 
 
 def provenance(chapter: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Provenance record: chapter, parameters, package version, git commit, date (UTC)."""
+    """Provenance record: chapter, parameters, package version, git commit, date (UTC).
+
+    The date is ``SOURCE_DATE_EPOCH`` when that environment variable is set.
+
+    Parameters
+    ----------
+    chapter : str
+        Chapter identifier.
+    parameters : dict
+        The chapter's parameters (made JSON-serializable).
+
+    Returns
+    -------
+    dict
+        Keys ``chapter``, ``parameters``, ``dlnlib_version``, ``git_commit``, ``date``.
+    """
     from . import __version__
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -124,10 +152,21 @@ class _Text:
 class Chapter:
     """Per-chapter helper: house style, figure saving with provenance, and glue.
 
+    Applies the house style to matplotlib on construction.
+
     Parameters
     ----------
-    name : chapter identifier, e.g. ``"ch01_model"`` (the notebook's file stem).
-    **parameters : the chapter's parameters (the ``parameters`` cell), recorded as provenance.
+    name : str
+        Chapter identifier, e.g. ``"ch01_model"`` (the notebook's file stem).
+    **parameters
+        The chapter's parameters (the ``parameters`` cell), recorded as provenance.
+
+    Attributes
+    ----------
+    name : str
+        Chapter identifier.
+    parameters : dict
+        The chapter's parameters.
     """
 
     name: str
@@ -140,10 +179,22 @@ class Chapter:
 
     @property
     def figure_folder(self) -> Path:
+        """The chapter's figure folder, ``<figures>/<chapter>``."""
         return figures_dir() / self.name
 
     def subplots(self, *args, **kwargs):
-        """``matplotlib.pyplot.subplots`` with the house style and a constrained layout."""
+        """Call ``matplotlib.pyplot.subplots`` with the house style and a constrained layout.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Passed to ``matplotlib.pyplot.subplots`` (``layout`` defaults to ``"constrained"``).
+
+        Returns
+        -------
+        fig, axes
+            As returned by ``matplotlib.pyplot.subplots``.
+        """
         kwargs.setdefault("layout", "constrained")
         return plt.subplots(*args, **kwargs)
 
@@ -153,7 +204,21 @@ class Chapter:
         With ``glue=True`` the figure is also glued under the key ``"<chapter>-<name>"`` (no
         display), for a ``{glue:figure}`` directive that gives it a label and a caption.
         The provenance record is written to ``<name>.json`` (nothing is returned, so a
-        ``ch.save(...)`` ending a cell prints nothing).
+        ``ch.save(...)`` ending a cell prints nothing). The figure is closed afterwards.
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure
+            The figure to save.
+        name : str
+            File stem: letters, digits, ``-`` and ``_`` only.
+        glue : bool, optional
+            Keyword-only. Also glue the saved PNG.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` has other characters.
         """
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"figure name must be alphanumeric with - or _, got {name!r}")
@@ -182,7 +247,20 @@ class Chapter:
         """Glue a number or table quoted in the text (myst-nb), optionally formatted.
 
         Nothing is displayed; prose refers to the value as ``{glue}`<chapter>-<key>```.
-        With ``fmt`` (e.g. ``"{:.2f}"``) the formatted text is glued. Returns ``value``.
+
+        Parameters
+        ----------
+        key : str
+            Key, glued as ``"<chapter>-<key>"``.
+        value : object
+            The value.
+        fmt : str or None, optional
+            Format string (e.g. ``"{:.2f}"``); if given, the formatted text is glued.
+
+        Returns
+        -------
+        object
+            ``value`` itself.
         """
         shown = _Text(fmt.format(value)) if fmt is not None else value
         self._glue(f"{self.name}-{key}", shown)

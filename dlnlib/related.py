@@ -56,9 +56,24 @@ def report_stepsize_data(rng, *, d: int = 5, noise: float = 0.1) -> tuple[np.nda
     standard Gaussian (the report writes ``N(0, 0.1)``; read as standard deviation 0.1). Our
     orientation (columns are samples); the report's is transposed.
 
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    d : int, optional
+        Keyword-only. Dimension (``d_x = d_y = m = d``).
+    noise : float, optional
+        Keyword-only. Standard deviation of the noise.
+
     Returns
     -------
-    X, Y : arrays of shape ``(d, d)``.
+    X, Y : ndarray of shape (d, d)
+        Data and targets.
+
+    Raises
+    ------
+    ValueError
+        Invalid ``d`` or ``noise``.
     """
     g = as_rng(rng)
     d = check_positive(d, "d", integer=True)
@@ -70,16 +85,39 @@ def report_stepsize_data(rng, *, d: int = 5, noise: float = 0.1) -> tuple[np.nda
 
 
 def report_instances(rng, n: int, dims, *, scale: float = 1.0, noise: float = 0.1, fresh_data: bool = True):
-    """``n`` instances ``(weights, X, Y)`` of the report's step-size experiment (MATH-DETAILS.md §10).
+    """Draw ``n`` instances ``(weights, X, Y)`` of the report's step-size experiment (MATH-DETAILS.md §10).
 
     Instance ``j`` is drawn from the ``j``-th child of ``rng.spawn(n)``: with ``fresh_data`` its own
     data :func:`report_stepsize_data` ``(child, d=dims[0], noise=noise)`` and then the weights
     :func:`dlnlib.model.random_weights` ``(dims, child, scale=scale)``; without, the data of the
     first instance are shared by all (one data set, many random networks).
 
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    n : int
+        Number of instances.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``, with ``d = dims[0]``.
+    scale : float, optional
+        Keyword-only. Initialization scale.
+    noise : float, optional
+        Keyword-only. Noise level of :func:`report_stepsize_data`.
+    fresh_data : bool, optional
+        Keyword-only. Draw new data for every instance.
+
     Returns
     -------
-    networks : list of ``n`` weight lists; X, Y : arrays ``(n, d, d)`` (one copy per instance).
+    networks : list of list of ndarray
+        ``n`` weight lists.
+    X, Y : ndarray of shape (n, d, d)
+        Data and targets (one copy per instance).
+
+    Raises
+    ------
+    ValueError
+        Invalid ``n``, ``dims`` or parameters.
     """
     d = _check_dims(dims)
     if d[0] != d[-1]:
@@ -107,8 +145,22 @@ def _per_network_data(X, Y, n: int) -> tuple[np.ndarray, np.ndarray]:
 def bounds_or_nan(networks: Sequence, X, Y, *, m_variant: str = "corrected") -> np.ndarray:
     """Step-size bound of [NRT] Theorem 2.4 (:func:`dlnlib.stepsize.step_size_bound`) per network.
 
-    ``X``, ``Y`` are shared ``(d, m)`` or per network ``(n, d, m)``. NaN where the balancedness
-    hypothesis fails (``α >= 1`` with the report's default ``δ``), instead of an exception.
+    NaN where the balancedness hypothesis fails (``α >= 1`` with the report's default ``δ``),
+    instead of an exception.
+
+    Parameters
+    ----------
+    networks : list of list of ndarray
+        ``n`` weight lists.
+    X, Y : ndarray of shape (d, m) or (n, d, m)
+        Shared or per-network data and targets.
+    m_variant : {"corrected", "report"}, optional
+        Keyword-only. Reading of ``M`` (see :func:`dlnlib.stepsize.step_size_bound`).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The bound ``η`` of each network, NaN where the hypothesis fails.
     """
     m_variant = _check_variant(m_variant)
     Xs, Ys = _per_network_data(X, Y, len(networks))
@@ -131,11 +183,19 @@ class DivergenceSample:
 
     Attributes
     ----------
-    eta : ``(n,)`` step-size bound of each network (NaN where the hypothesis ``α < 1`` fails).
-    first_diverging_step : ``(n,)`` ``factor η 2^k`` for the first diverging ``k`` (NaN if the
-        hypothesis fails or no candidate diverged).
-    k : ``(n,)`` that ``k`` (``-1`` if none).
-    n_epochs, max_doublings, factor : the experiment's parameters (``eta0 = factor * eta``).
+    eta : ndarray of shape (n,)
+        Step-size bound of each network (NaN where the hypothesis ``α < 1`` fails).
+    first_diverging_step : ndarray of shape (n,)
+        ``factor η 2^k`` for the first diverging ``k`` (NaN if the hypothesis fails or no
+        candidate diverged).
+    k : ndarray of shape (n,)
+        That ``k`` (``-1`` if none).
+    n_epochs : int
+        GD iterations per candidate.
+    max_doublings : int
+        Largest ``k`` tried.
+    factor : float
+        ``eta0 = factor * eta``.
     """
 
     eta: np.ndarray
@@ -177,14 +237,18 @@ def first_diverging_steps(
 
     Parameters
     ----------
-    networks : list of ``n`` weight lists (same widths).
-    X, Y : shared ``(d, m)`` or per network ``(n, d, m)``.
-    n_epochs, max_doublings, factor, m_variant, grad_tol : keyword-only; see
-        :func:`dlnlib.stepsize.first_diverging_step`.
+    networks : list of list of ndarray
+        ``n`` weight lists (same widths).
+    X, Y : ndarray of shape (d, m) or (n, d, m)
+        Shared or per-network data and targets.
+    n_epochs, max_doublings, factor, m_variant, grad_tol : optional
+        Keyword-only; see :func:`dlnlib.stepsize.first_diverging_step` (``factor`` scales the
+        bound into ``eta0``).
 
     Returns
     -------
     DivergenceSample
+        Bounds and first diverging steps.
     """
     n_epochs = check_positive(n_epochs, "n_epochs", integer=True)
     max_doublings = check_positive(max_doublings, "max_doublings", integer=True)
@@ -219,14 +283,28 @@ def first_diverging_steps(
 
 
 def descent_end_to_end_norms(weights0: Sequence, X, Y, step: float, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """``L(W(k))`` (with the 1/2) and ``||W_{N:1}(k)||_2`` for ``k = 0..n_steps`` of constant-step GD.
+    """Loss ``L(W(k))`` (with the 1/2) and ``||W_{N:1}(k)||_2`` for ``k = 0..n_steps`` of constant-step GD.
 
     The check of [NRT]'s ``M`` (MATH.md §10): below the bound, ``L`` does not increase, so
     ``||W_{N:1}(k)||_2 <= M`` for the corrected ``M`` of :func:`dlnlib.stepsize.step_size_bound`.
 
+    Parameters
+    ----------
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    step : float
+        Constant step size.
+    n_steps : int
+        Number of iterations.
+
     Returns
     -------
-    losses, norms : arrays of shape ``(n_steps + 1,)``.
+    losses, norms : ndarray of shape (n_steps + 1,)
+        ``L(W(k))`` and ``||W_{N:1}(k)||_2``.
     """
     ws = as_weights(weights0, "weights0")
     X, Y = _check_xy(X, Y)
@@ -244,7 +322,7 @@ def descent_end_to_end_norms(weights0: Sequence, X, Y, step: float, n_steps: int
 
 
 def rank_one_profile(ell: EndToEndLoss, thetas, phis, sigmas) -> tuple[np.ndarray, np.ndarray]:
-    """``min_σ ℓ(σ u_θ v_φ^T)`` on a grid: the loss over the rank-one matrices, by direction.
+    """Profile ``min_σ ℓ(σ u_θ v_φ^T)`` on a grid: the loss over the rank-one matrices, by direction.
 
     ``u_θ = (cos θ, sin θ)``, ``v_φ = (cos φ, sin φ)``; every nonzero rank-one ``2 x 2`` matrix is
     ``σ u_θ v_φ^T`` with ``θ, φ ∈ [0, π)`` and ``σ ≠ 0``, so this is the functional-space picture
@@ -252,9 +330,26 @@ def rank_one_profile(ell: EndToEndLoss, thetas, phis, sigmas) -> tuple[np.ndarra
     taken on the grid ``sigmas`` (``ℓ`` must be elementwise, e.g.
     :class:`~dlnlib.losses.WeightedLogCoshLoss`, and vectorize over leading axes of ``A``).
 
+    Parameters
+    ----------
+    ell : EndToEndLoss
+        Elementwise loss of ``2 x 2`` matrices.
+    thetas, phis : array_like
+        Angles in ``[0, π)``.
+    sigmas : array_like
+        Grid of scales ``σ``.
+
     Returns
     -------
-    values : ``(len(thetas), len(phis))`` profile; best_sigma : the minimizing ``σ`` of each cell.
+    values : ndarray of shape (len(thetas), len(phis))
+        The profile.
+    best_sigma : ndarray of shape (len(thetas), len(phis))
+        The minimizing ``σ`` of each cell.
+
+    Raises
+    ------
+    ValueError
+        If the target of ``ell`` is not ``2 x 2``.
     """
     if tuple(ell.target.shape) != (2, 2):
         raise ValueError(f"rank_one_profile needs a loss of 2 x 2 matrices, got target shape {ell.target.shape}")
@@ -292,10 +387,18 @@ def pure_spurious_table(U, dims) -> list[dict]:
     :func:`dlnlib.critical.critical_point` is classified by
     :func:`dlnlib.losses.classify_pure_spurious` and by :func:`dlnlib.hessian.classify`.
 
+    Parameters
+    ----------
+    U : ndarray of shape (d_y, d_x)
+        Target of the square loss.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)`` with ``d_0 = d_x``, ``d_N = d_y``.
+
     Returns
     -------
-    list of dicts with keys ``S`` (1-based, as in the paper), ``rank``, ``top``, ``value``,
-    ``pure_spurious``, ``kind`` and ``rank_max`` (``|S| = r_max``), one per index set, by value.
+    list of dict
+        One per index set, by value, with keys ``S`` (1-based, as in the paper), ``rank``,
+        ``top``, ``value``, ``pure_spurious``, ``kind`` and ``rank_max`` (``|S| = r_max``).
     """
     from .critical import critical_index_sets, critical_point
     from .hessian import classify
@@ -328,6 +431,20 @@ def rows_to_markdown(rows: Sequence[dict], columns: dict[str, str], *, formats: 
     ``formats`` maps keys to format strings (e.g. ``{"value": "{:.3g}"}``). Booleans print as
     yes/no, tuples as index sets (``{1, 2}``, ``∅``); in strings ``non_`` prints as ``non-`` and other
     underscores as spaces (``non_strict_saddle`` -> ``non-strict saddle``).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Table rows.
+    columns : dict of str to str
+        Keys to print, in order, and their header titles.
+    formats : dict of str to str or None, optional
+        Keyword-only. Format strings by key.
+
+    Returns
+    -------
+    str
+        The table in markdown.
     """
     formats = formats or {}
 

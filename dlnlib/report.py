@@ -21,7 +21,19 @@ _GLUE_FIG = re.compile(
 
 
 def figure_entries(root: Path) -> list[dict]:
-    """Every captioned figure of the executed chapters, with its provenance record."""
+    """Every captioned figure of the executed chapters, with its provenance record.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Repository root (reads ``book/chapters/ch*.ipynb`` and ``figures/``).
+
+    Returns
+    -------
+    list of dict
+        One per ``{glue:figure}`` directive, with keys ``key``, ``label``, ``caption``,
+        ``chapter``, ``name`` and ``provenance`` (the JSON sidecar, or ``None`` if missing).
+    """
     entries = []
     for nb_path in sorted((root / "book" / "chapters").glob("ch*.ipynb")):
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
@@ -86,7 +98,15 @@ def _plain_caption(caption: str) -> str:
 
 
 def write_figures_page(root: Path, out: Path) -> None:
-    """Write ``figures.md``: each figure's label, caption, downloads and a citation."""
+    """Write ``figures.md``: each figure's label, caption, downloads and a citation.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Repository root (see :func:`figure_entries`).
+    out : pathlib.Path
+        Output markdown file.
+    """
     rel = Path(os.path.relpath(root / "figures", out.parent))
     lines = [
         "(figures-page)=",
@@ -129,7 +149,15 @@ def write_figures_page(root: Path, out: Path) -> None:
 
 
 def write_execution_report(report: dict, out: Path) -> None:
-    """Write ``execution.md``: each chapter's run time, status and parameters."""
+    """Write ``execution.md``: each chapter's run time, status and parameters.
+
+    Parameters
+    ----------
+    report : dict
+        The execution report (``book/chapters/execution.json``), by chapter name.
+    out : pathlib.Path
+        Output markdown file.
+    """
     lines = [
         "(execution-report)=",
         "# Execution report",

@@ -81,11 +81,13 @@ def balancedness(weights: Sequence) -> float:
 
     Parameters
     ----------
-    weights : list ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
 
     Returns
     -------
     float
+        The balancedness.
 
     Examples
     --------
@@ -107,17 +109,36 @@ class StepSizeBound:
 
     Attributes
     ----------
-    eta : the bound ``2(1-α)δ / (4 L(W(0)) + (1-α)δ B_δ)`` on the constant step size.
-    M : bound on ``||W_{N:1}||_2`` (reading given by ``m_variant``).
-    K_delta : ``M^{2/N} + (N+1)^2 δ``.
-    B_delta : ``2eN K_δ^{N-1} ||X||_2^2 + sqrt(e) N K_δ^{N/2-1} ||X Y^T||_2``.
-    delta, alpha : the constants of the hypothesis; ``alpha`` is in ``[0, 1)``.
-    balancedness : ``alpha * delta``, the balancedness constant of the hypothesis.
-    measured_balancedness : ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2`` of ``W(0)`` (``<= alpha*delta``).
-    loss0 : ``L(W(0))`` (with the 1/2).
-    N : depth.
-    m_variant : ``"corrected"`` (default) or ``"report"`` (the garbled printed formula, for comparison).
-    sigma_min_X, norm_X, norm_XYt, norm_Y : ``σ_min(X)``, ``||X||_2``, ``||X Y^T||_2``, ``||Y||_2``.
+    eta : float
+        The bound ``2(1-α)δ / (4 L(W(0)) + (1-α)δ B_δ)`` on the constant step size.
+    M : float
+        Bound on ``||W_{N:1}||_2`` (reading given by ``m_variant``).
+    K_delta : float
+        ``M^{2/N} + (N+1)^2 δ``.
+    B_delta : float
+        ``2eN K_δ^{N-1} ||X||_2^2 + sqrt(e) N K_δ^{N/2-1} ||X Y^T||_2``.
+    delta : float
+        The constant ``δ`` of the hypothesis.
+    alpha : float
+        The constant ``α`` of the hypothesis, in ``[0, 1)``.
+    balancedness : float
+        ``alpha * delta``, the balancedness constant of the hypothesis.
+    measured_balancedness : float
+        ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2`` of ``W(0)`` (``<= alpha*delta``).
+    loss0 : float
+        ``L(W(0))`` (with the 1/2).
+    N : int
+        Depth.
+    m_variant : str
+        ``"corrected"`` (default) or ``"report"`` (the garbled printed formula, for comparison).
+    sigma_min_X : float
+        ``σ_min(X)``.
+    norm_X : float
+        ``||X||_2``.
+    norm_XYt : float
+        ``||X Y^T||_2``.
+    norm_Y : float
+        ``||Y||_2``.
     """
 
     eta: float
@@ -187,16 +208,23 @@ def step_size_bound(
 
     Parameters
     ----------
-    weights0 : initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
-    X : ``(d_x, m)`` of full row rank; Y : ``(d_y, m)``.
-    alpha : float in ``[0, 1)``, keyword-only
-        Default: the smallest admissible value ``balancedness(W(0)) / delta`` (the bound decreases
-        in ``alpha``). If given, ``alpha * delta`` must be at least the measured balancedness.
-    delta : float > 0, keyword-only
-        Default: the student report's choice ``δ = M^{2/N} / (N (N+1)^2)`` (its eq. (30)).
-    m_variant : ``"corrected"`` (default) or ``"report"``, keyword-only
-        Reading of ``M``: the corrected bound ``(sqrt(2 L(W(0))) + ||Y||_2) / σ_min(X)``, or the
-        report's garbled printed formula ``sqrt(2 ||Y - W(0) X||_F + ||Y||_2) / σ_min(X)``
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data of full row rank.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    alpha : float or None, optional
+        Keyword-only, in ``[0, 1)``. Default: the smallest admissible value
+        ``balancedness(W(0)) / delta`` (the bound decreases in ``alpha``). If given,
+        ``alpha * delta`` must be at least the measured balancedness.
+    delta : float or None, optional
+        Keyword-only, positive. Default: the student report's choice
+        ``δ = M^{2/N} / (N (N+1)^2)`` (its eq. (30)).
+    m_variant : {"corrected", "report"}, optional
+        Keyword-only. Reading of ``M``: the corrected bound
+        ``(sqrt(2 L(W(0))) + ||Y||_2) / σ_min(X)``, or the report's garbled printed formula
+        ``sqrt(2 ||Y - W(0) X||_F + ||Y||_2) / σ_min(X)``
         evaluated literally (for comparison; it is not a bound on ``||W_{N:1}||``).
 
     Returns
@@ -285,11 +313,26 @@ class StepSizeBoundSample:
 
     Attributes
     ----------
-    eta : ``(n_networks,)`` bounds; NaN where the hypothesis fails (``alpha >= 1``).
-    alpha, delta, M, loss0, balancedness : ``(n_networks,)`` arrays (``balancedness`` is the
-        measured one, ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2``).
-    valid : ``alpha < 1`` (the hypothesis of [NRT] holds with the default delta).
-    dims, scale, m_variant : the sampled configuration.
+    eta : ndarray of shape (n_networks,)
+        Bounds; NaN where the hypothesis fails (``alpha >= 1``).
+    alpha : ndarray of shape (n_networks,)
+        ``α`` of each network.
+    delta : ndarray of shape (n_networks,)
+        ``δ`` of each network.
+    M : ndarray of shape (n_networks,)
+        ``M`` of each network.
+    loss0 : ndarray of shape (n_networks,)
+        ``L(W(0))`` of each network.
+    balancedness : ndarray of shape (n_networks,)
+        The measured balancedness ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2``.
+    valid : ndarray of bool
+        ``alpha < 1`` (the hypothesis of [NRT] holds with the default delta).
+    dims : tuple of int
+        Sampled widths.
+    scale : float
+        Initialization scale.
+    m_variant : str
+        Reading of ``M``.
     """
 
     eta: np.ndarray
@@ -329,15 +372,30 @@ def step_size_bounds(
 
     Parameters
     ----------
-    dims : widths ``(d_0, ..., d_N)``; X : ``(d_x, m)`` full row rank; Y : ``(d_y, m)``.
-    rng : numpy Generator or int seed.
-    n_networks : number of random initializations.
-    scale : initialization scale, keyword-only.
-    m_variant : reading of ``M`` (see :func:`step_size_bound`), keyword-only.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+    X : ndarray of shape (d_x, m)
+        Data of full row rank.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    n_networks : int
+        Number of random initializations.
+    scale : float, optional
+        Keyword-only. Initialization scale.
+    m_variant : {"corrected", "report"}, optional
+        Keyword-only. Reading of ``M`` (see :func:`step_size_bound`).
 
     Returns
     -------
     StepSizeBoundSample
+        The bounds of all networks.
+
+    Raises
+    ------
+    ValueError
+        Invalid data or parameters (e.g. ``X`` not of full row rank).
     """
     d = _check_dims(dims)
     X, Y = _check_xy(X, Y)
@@ -392,15 +450,24 @@ class DoublingResult:
 
     Attributes
     ----------
-    steps : ``(n_tried,)`` candidate steps ``eta0 * 2^k``, ``k = 0..max_doublings``.
-    status : per step, ``"converged"`` (gradient norm fell below ``grad_tol``), ``"not_diverged"``
+    steps : ndarray of shape (n_tried,)
+        Candidate steps ``eta0 * 2^k``, ``k = 0..max_doublings``.
+    status : tuple of str
+        Per step, ``"converged"`` (gradient norm fell below ``grad_tol``), ``"not_diverged"``
         (ran ``n_epochs`` steps without blowing up: *not* convergence, MATH-DETAILS.md §10 item 8)
         or ``"diverged"`` (loss non-finite or beyond ``divergence_factor`` times its start).
-    final_loss : loss of the last finite iterate of each run.
-    n_steps_done : completed iterations per run.
-    first_diverging_step : ``eta0 * 2^k`` for the first diverging ``k``, or ``None``.
-    k : that index ``k`` (``None`` if no candidate diverged).
-    eta0, n_epochs : the parameters of the experiment.
+    final_loss : ndarray of shape (n_tried,)
+        Loss of the last finite iterate of each run.
+    n_steps_done : ndarray of shape (n_tried,)
+        Completed iterations per run.
+    first_diverging_step : float or None
+        ``eta0 * 2^k`` for the first diverging ``k``, or ``None``.
+    k : int or None
+        That index ``k`` (``None`` if no candidate diverged).
+    eta0 : float
+        The first step of the experiment.
+    n_epochs : int
+        GD iterations per candidate.
     """
 
     steps: np.ndarray
@@ -443,18 +510,34 @@ def first_diverging_step(
 
     Parameters
     ----------
-    weights0 : initial weights ``[W_1, ..., W_N]``; X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    eta0 : first step (for the loss with the 1/2), keyword-only.
-    n_epochs : GD iterations per candidate, keyword-only.
-    max_doublings : largest ``k`` tried, keyword-only.
-    grad_tol : a run whose gradient norm falls below it stops as ``"converged"`` (``None``: never).
-    divergence_factor : passed to :func:`~dlnlib.dynamics.gradient_descent_batch`: a run diverges
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    eta0 : float
+        Keyword-only. First step (for the loss with the 1/2).
+    n_epochs : int, optional
+        Keyword-only. GD iterations per candidate.
+    max_doublings : int, optional
+        Keyword-only. Largest ``k`` tried.
+    grad_tol : float or None, optional
+        Keyword-only. A run whose gradient norm falls below it stops as ``"converged"``
+        (``None``: never).
+    divergence_factor : float, optional
+        Keyword-only. Passed to :func:`~dlnlib.dynamics.gradient_descent_batch`: a run diverges
         when its loss is non-finite or exceeds ``divergence_factor * max(L(W(0)), 1)``.
 
     Returns
     -------
     DoublingResult
         Divergence is a status, never NaN weights or losses.
+
+    Raises
+    ------
+    ValueError
+        Invalid weights, data or parameters.
     """
     ws = as_weights(weights0, "weights0")
     X, Y = _check_xy(X, Y)

@@ -85,13 +85,19 @@ def gd_invariant_increment(weights: Sequence, X, Y, step: float) -> list[np.ndar
 
     Parameters
     ----------
-    weights : ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
-    X : ``(d_x, m)``; Y : ``(d_y, m)``.
-    step : the step size ``η > 0``.
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    step : float
+        The step size ``η > 0``.
 
     Returns
     -------
-    list of ``N - 1`` arrays of shape ``(d_i, d_i)`` (empty for ``N = 1``).
+    list of ndarray
+        ``N - 1`` arrays ``C_i(W^+) - C_i(W)`` of shape ``(d_i, d_i)`` (empty for ``N = 1``).
 
     Notes
     -----
@@ -113,10 +119,14 @@ class LogLogFit:
 
     Attributes
     ----------
-    slope : fitted exponent.
-    prefactor : ``y ≈ prefactor * x**slope``.
-    r_squared : coefficient of determination of the fit in log-log coordinates.
-    n_points : number of points used.
+    slope : float
+        Fitted exponent.
+    prefactor : float
+        ``y ≈ prefactor * x**slope``.
+    r_squared : float
+        Coefficient of determination of the fit in log-log coordinates.
+    n_points : int
+        Number of points used.
     """
 
     slope: float
@@ -130,7 +140,18 @@ class LogLogFit:
         return float(np.log(self.prefactor))
 
     def __call__(self, x) -> np.ndarray:
-        """The fitted power law evaluated at ``x``."""
+        """The fitted power law evaluated at ``x``.
+
+        Parameters
+        ----------
+        x : array_like
+            Positive abscissae.
+
+        Returns
+        -------
+        ndarray
+            ``prefactor * x**slope``.
+        """
         return self.prefactor * np.asarray(x, dtype=float) ** self.slope
 
 
@@ -139,11 +160,18 @@ def fit_loglog_slope(x, y) -> LogLogFit:
 
     Parameters
     ----------
-    x, y : 1-D arrays of the same length ``>= 2`` with finite positive entries, ``x`` not constant.
+    x, y : array_like
+        1-D arrays of the same length ``>= 2`` with finite positive entries, ``x`` not constant.
 
     Returns
     -------
     LogLogFit
+        The fit.
+
+    Raises
+    ------
+    ValueError
+        If the inputs do not satisfy the conditions above.
 
     Examples
     --------
@@ -177,11 +205,14 @@ class DecayRates:
 
     Attributes
     ----------
-    average : ``-log(L(T) / L(0)) / (2 T)`` over ``[0, T]``.
-    instantaneous_min : ``min_t ||∇L(t)||² / (2 (L(t) - L_min))`` over the recorded times in
-        ``[0, T]``; along a gradient flow ``dL/dt = -||∇L||²``, so this is the smallest
-        instantaneous rate ``-(dL/dt) / (2 (L - L_min))``.
-    horizon : the time ``T``: the last recorded time whose excess loss is above ``loss_floor`` times
+    average : float
+        ``-log(L(T) / L(0)) / (2 T)`` over ``[0, T]``.
+    instantaneous_min : float
+        ``min_t ||∇L(t)||² / (2 (L(t) - L_min))`` over the recorded times in ``[0, T]``; along a
+        gradient flow ``dL/dt = -||∇L||²``, so this is the smallest instantaneous rate
+        ``-(dL/dt) / (2 (L - L_min))``.
+    horizon : float
+        The time ``T``: the last recorded time whose excess loss is above ``loss_floor`` times
         the initial one (or the last recorded time).
     """
 
@@ -195,14 +226,26 @@ def decay_rates(t, loss, grad_norm, *, loss_min: float = 0.0, loss_floor: float 
 
     Parameters
     ----------
-    t : recorded times ``(n_t,)``, increasing, starting at 0.
-    loss, grad_norm : loss and gradient norm at those times.
-    loss_min : the limit value subtracted from ``loss`` (0 for the reduced problem at a global minimum).
-    loss_floor : ignore times whose excess loss is below ``loss_floor * (L(0) - L_min)`` (round-off).
+    t : ndarray of shape (n_t,)
+        Recorded times, increasing, starting at 0.
+    loss, grad_norm : ndarray of shape (n_t,)
+        Loss and gradient norm at those times.
+    loss_min : float, optional
+        Keyword-only. The limit value subtracted from ``loss`` (0 for the reduced problem at a
+        global minimum).
+    loss_floor : float, optional
+        Keyword-only. Ignore times whose excess loss is below ``loss_floor * (L(0) - L_min)``
+        (round-off).
 
     Returns
     -------
     DecayRates
+        The measured rates.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent or invalid inputs.
     """
     t = as_finite_array(t, "t", ndim=1)
     lo = as_finite_array(loss, "loss", ndim=1)
@@ -235,8 +278,24 @@ def exponential_bound_excess(t, loss, rate: float, *, loss_floor: float = 1e-12)
 
     Parameters
     ----------
-    t : recorded times ``(n_t,)`` starting at 0; loss : loss values ``(n_t,)`` (``L(0) > 0``).
-    rate : the rate ``κ`` (any real number: also used for the invalid "naive" products).
+    t : ndarray of shape (n_t,)
+        Recorded times, starting at 0.
+    loss : ndarray of shape (n_t,)
+        Loss values (``L(0) > 0``).
+    rate : float
+        The rate ``κ`` (any real number: also used for the invalid "naive" products).
+    loss_floor : float, optional
+        Keyword-only. Relative loss level below which times are ignored.
+
+    Returns
+    -------
+    float
+        ``max_t log10(L(t) / (L(0) exp(-2 rate t)))``, in decades.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent or invalid inputs.
     """
     t = as_finite_array(t, "t", ndim=1)
     lo = as_finite_array(loss, "loss", ndim=1)
@@ -259,17 +318,26 @@ class Prop2Rate:
 
     Attributes
     ----------
-    dims : widths ``(d_0, ..., d_N)``.
-    pyramidal : whether ``d_N <= d_{N-1} <= ... <= d_1``.
-    factors : ``λ_(d_{i-1} - d_i + 1)(C_{i-1})`` for ``i = 2..N`` (``k``-th smallest eigenvalue,
+    dims : tuple of int
+        Widths ``(d_0, ..., d_N)``.
+    pyramidal : bool
+        Whether ``d_N <= d_{N-1} <= ... <= d_1``.
+    factors : tuple of float
+        ``λ_(d_{i-1} - d_i + 1)(C_{i-1})`` for ``i = 2..N`` (``k``-th smallest eigenvalue,
         i.e. the ``d_i``-th largest), one per invariant.
-    n_positive : number of positive eigenvalues of each ``C_{i-1}``.
-    required : ``d_i``, the number of positive eigenvalues each ``C_{i-1}`` needs.
-    hypothesis_holds : pyramidal and **every** factor positive.
-    kappa : the guaranteed rate ``∏ factors`` when the hypothesis holds, else ``nan``.
-    naive_product : ``∏ factors`` regardless of signs (can be positive with two negative factors:
+    n_positive : tuple of int
+        Number of positive eigenvalues of each ``C_{i-1}``.
+    required : tuple of int
+        ``d_i``, the number of positive eigenvalues each ``C_{i-1}`` needs.
+    hypothesis_holds : bool
+        Pyramidal and **every** factor positive.
+    kappa : float
+        The guaranteed rate ``∏ factors`` when the hypothesis holds, else ``nan``.
+    naive_product : float
+        ``∏ factors`` regardless of signs (can be positive with two negative factors:
         the pitfall of MATH-DETAILS.md §4, which gives no guarantee).
-    message : which condition fails, or ``"hypothesis holds"``.
+    message : str
+        Which condition fails, or ``"hypothesis holds"``.
     """
 
     dims: tuple[int, ...]
@@ -284,6 +352,18 @@ class Prop2Rate:
 
     def bound(self, t, loss0: float) -> np.ndarray:
         """The bound ``L̄(0) exp(-2 κ t)`` of Proposition 2 at times ``t``.
+
+        Parameters
+        ----------
+        t : array_like
+            Times.
+        loss0 : float
+            ``L̄(0)``, the initial (reduced) loss.
+
+        Returns
+        -------
+        ndarray
+            The bound at each time.
 
         Raises
         ------
@@ -308,8 +388,11 @@ def prop2_rate(weights0: Sequence, *, rtol: float = 1e-12) -> Prop2Rate:
 
     Parameters
     ----------
-    weights0 : initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
-    rtol : an eigenvalue counts as positive when it exceeds ``rtol * max(1, max_j ||C_j||_2)``.
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    rtol : float, optional
+        Keyword-only. An eigenvalue counts as positive when it exceeds
+        ``rtol * max(1, max_j ||C_j||_2)``.
 
     Returns
     -------
@@ -372,10 +455,19 @@ def remark4_weights(dims, rng, *, scales, max_tries: int = 1000) -> list[np.ndar
 
     Parameters
     ----------
-    dims : pyramidal widths ``(d_0, ..., d_N)`` with ``d_N <= ... <= d_1``.
-    rng : numpy.random.Generator or int seed.
-    scales : ``N`` positive scales, one per layer (e.g. increasing: ``[0.1, 1, 2, 4]``).
-    max_tries : number of draws before giving up.
+    dims : sequence of int
+        Pyramidal widths ``(d_0, ..., d_N)`` with ``d_N <= ... <= d_1``.
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    scales : sequence of float
+        Keyword-only. ``N`` positive scales, one per layer (e.g. increasing: ``[0.1, 1, 2, 4]``).
+    max_tries : int, optional
+        Keyword-only. Number of draws before giving up.
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, ..., W_N]`` for which :func:`prop2_rate` reports that the hypothesis holds.
 
     Raises
     ------
@@ -416,9 +508,14 @@ class Lemma24Sandwich:
 
     Attributes
     ----------
-    depth : ``N``.
-    rank_bound : ``r = min(d_0, d_1)``.
-    c_plus, c_minus : ``(..., N-1)`` arrays of ``max(λ_max(C_j), 0)`` and ``max(-λ_min(C_j), 0)``.
+    depth : int
+        ``N``.
+    rank_bound : int
+        ``r = min(d_0, d_1)``.
+    c_plus : ndarray of shape (..., N-1)
+        ``max(λ_max(C_j), 0)``.
+    c_minus : ndarray of shape (..., N-1)
+        ``max(-λ_min(C_j), 0)``.
     """
 
     depth: int
@@ -427,13 +524,35 @@ class Lemma24Sandwich:
     c_minus: np.ndarray = field(repr=False)
 
     def lower(self, rho) -> np.ndarray:
-        """``∏_{k=1}^{N} (ρ/r - Σ_{j<k} c_j^-)_+`` (leading term ``ρ^N / r^N``)."""
+        """Lower bound ``∏_{k=1}^{N} (ρ/r - Σ_{j<k} c_j^-)_+`` (leading term ``ρ^N / r^N``).
+
+        Parameters
+        ----------
+        rho : float or array_like
+            ``ρ = ||W_1||_F^2``.
+
+        Returns
+        -------
+        ndarray
+            The lower bound at ``rho``.
+        """
         rho = np.asarray(rho, dtype=float)
         cm = np.concatenate([np.zeros(self.c_minus.shape[:-1] + (1,)), np.cumsum(self.c_minus, axis=-1)], axis=-1)
         return np.prod(np.maximum(rho[..., None] / self.rank_bound - cm, 0.0), axis=-1)
 
     def upper(self, rho) -> np.ndarray:
-        """``ρ ∏_{k=2}^{N} (ρ + Σ_{j<k} c_j^+)`` (leading term ``ρ^N``)."""
+        """Upper bound ``ρ ∏_{k=2}^{N} (ρ + Σ_{j<k} c_j^+)`` (leading term ``ρ^N``).
+
+        Parameters
+        ----------
+        rho : float or array_like
+            ``ρ = ||W_1||_F^2``.
+
+        Returns
+        -------
+        ndarray
+            The upper bound at ``rho``.
+        """
         rho = np.asarray(rho, dtype=float)
         return rho * np.prod(rho[..., None] + np.cumsum(self.c_plus, axis=-1), axis=-1)
 
@@ -447,6 +566,17 @@ def lemma24_sandwich(weights: Sequence) -> Lemma24Sandwich:
     bounds as functions of ``ρ = ||W_1||_F^2``. The printed constants could not be recovered
     (MATH-DETAILS.md §14); this function gives an explicit version, with ``C_N = r^N`` below and
     ``C_N = 1`` above (see :class:`Lemma24Sandwich`).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, single (``W_i`` of shape ``(d_i, d_{i-1})``) or batched
+        (``(K, d_i, d_{i-1})``).
+
+    Returns
+    -------
+    Lemma24Sandwich
+        The bounds as functions of ``ρ``.
 
     Notes
     -----
@@ -481,14 +611,22 @@ class Lemma24Terms:
 
     Attributes
     ----------
-    rho : ``ρ = ||W_1||_F^2``.
-    end_to_end_sq : ``||W_{N:1}||_F^2``.
-    principal : ``tr((W_1^T W_1)^N)``, the principal term of the proof; equals ``end_to_end_sq``
+    rho : float or ndarray
+        ``ρ = ||W_1||_F^2``.
+    end_to_end_sq : float or ndarray
+        ``||W_{N:1}||_F^2``.
+    principal : float or ndarray
+        ``tr((W_1^T W_1)^N)``, the principal term of the proof; equals ``end_to_end_sq``
         exactly for balanced weights (all ``C_i = 0``).
-    power_trace_lower, power_trace_upper : ``(tr A)^N / r^{N-1}`` and ``(tr A)^N`` for
-        ``A = W_1^T W_1`` (``tr A = ρ``, ``r = min(d_0, d_1) >= rank A``); by Hölder's inequality
-        ``power_trace_lower <= principal <= power_trace_upper``.
-    lower, upper : the sandwich of :func:`lemma24_sandwich` evaluated at ``ρ``.
+    power_trace_lower : float or ndarray
+        ``(tr A)^N / r^{N-1}`` for ``A = W_1^T W_1`` (``tr A = ρ``, ``r = min(d_0, d_1) >= rank A``);
+        by Hölder's inequality ``power_trace_lower <= principal <= power_trace_upper``.
+    power_trace_upper : float or ndarray
+        ``(tr A)^N``.
+    lower : float or ndarray
+        The lower bound of :func:`lemma24_sandwich` evaluated at ``ρ``.
+    upper : float or ndarray
+        The upper bound of :func:`lemma24_sandwich` evaluated at ``ρ``.
     """
 
     rho: float | np.ndarray
@@ -505,12 +643,14 @@ def lemma24_terms(weights: Sequence) -> Lemma24Terms:
 
     Parameters
     ----------
-    weights : ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``, or a batch with
+    weights : list of ndarray
+        ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``, or a batch with
         ``W_i`` of shape ``(K, d_i, d_{i-1})``.
 
     Returns
     -------
     Lemma24Terms
+        Floats for single weights, ``(K,)`` arrays for a batch.
     """
     ws, batched = _weights_any(weights)
     d = dims_of(ws)
