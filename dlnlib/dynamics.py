@@ -23,7 +23,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._validation import as_finite_array, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_weights_data, _check_xy, _gradient_from_e, _prefix_products
+from .model import _check_weights_data, _check_xy, _gradient_from_e, _invariants_any, _prefix_products
 
 __all__ = [
     "BatchDescentResult",
@@ -126,18 +126,10 @@ def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tup
     return _flatten(grads), lossv
 
 
-def _invariants_batch(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return [np.swapaxes(ws[i + 1], -1, -2) @ ws[i + 1] - ws[i] @ np.swapaxes(ws[i], -1, -2) for i in range(len(ws) - 1)]
-
-
 def _invariant_drift_batch(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
     """``max_i ||C_i(W) - C_i(W0)||_F / (1 + max_j ||W0_j||_F^2)`` per trajectory (Lemma 2.3)."""
-    k = ws0[0].shape[0]
-    if len(ws0) < 2:
-        return np.zeros(k)
     scale = 1.0 + max(np.sum(w * w, axis=(1, 2)).max() for w in ws0)
-    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_batch(ws), _invariants_batch(ws0))]
-    return np.max(d, axis=0) / scale
+    return _raw_drift(ws0, ws) / scale
 
 
 # Dormand–Prince 5(4) tableau (as in scipy.integrate.RK45)
@@ -454,7 +446,7 @@ def _make_trajectory(ts, ys, ws0, dims, mom1, status, msg, nfev, store_weights) 
     ws0b = [np.broadcast_to(w[None], (yb.shape[0],) + w.shape) for w in ws0]
     drift = np.zeros(yb.shape[0])
     if len(ws0) > 1:
-        d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_batch(wsb), _invariants_batch(ws0b))]
+        d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_any(wsb), _invariants_any(ws0b))]
         drift = np.max(d, axis=0)
     final = [w[-1].copy() for w in wsb]
     weights = [[w[j].copy() for w in wsb] for j in range(yb.shape[0])] if store_weights else None
@@ -720,7 +712,7 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
 def _raw_drift(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
     if len(ws) < 2:
         return np.zeros(ws[0].shape[0])
-    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_batch(ws), _invariants_batch(ws0))]
+    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_any(ws), _invariants_any(ws0))]
     return np.max(d, axis=0)
 
 

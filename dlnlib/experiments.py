@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
@@ -33,7 +33,7 @@ import numpy as np
 from ._validation import as_rng, check_positive
 from .critical import limit_critical_value
 from .dynamics import CONVERGED, gradient_flow_batch
-from .model import _check_dims, check_data, random_weights, reduce_data
+from .model import _check_dims, _end_to_end, check_data, random_weights, reduce_data
 
 __all__ = ["DATA_KINDS", "OVFResult", "make_data", "ovf_experiment", "wilson_interval"]
 
@@ -211,20 +211,13 @@ def _optimum(X, Y, r: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _identify_degenerate(w, X, Y, status, table, gmin) -> _Ident:
     """Identify the limit by its loss value only (index sets are not defined under repeated ``s_i``)."""
-    res = Y - _product(w) @ X
+    res = Y - _end_to_end(w) @ X
     loss_v = 0.5 * float(np.sum(res * res))
     j = int(np.argmin(np.abs(table - loss_v)))
     gap = float(np.min(np.diff(table))) if table.size > 1 else np.inf
     resolved = status == CONVERGED and abs(loss_v - table[j]) <= 1e-3 * gap
     is_global = bool(resolved and abs(table[j] - gmin) <= 1e-3 * gap)
     return _Ident(resolved, is_global, None, float(table[j]) if resolved else np.nan)
-
-
-def _product(ws: Sequence[np.ndarray]) -> np.ndarray:
-    out = ws[0]
-    for w in ws[1:]:
-        out = w @ out
-    return out
 
 
 # --------------------------------------------------------------------------- one chunk (runs in workers)
@@ -320,7 +313,7 @@ def _run_chunk(task: _Task) -> dict:
             ident = _Ident(
                 ok, bool(ok and lim.is_global_minimum), lim.index_set if ok else None, lim.value if ok else np.nan
             )
-        p = _product(w)
+        p = _end_to_end(w)
         res = Y - p @ X
         out["resolved"].append(ident.resolved)
         out["is_global"].append(ident.is_global)

@@ -31,9 +31,9 @@ import numpy as np
 
 from ._validation import as_rng, as_weights, check_positive, dims_of
 from .critical import _gradient_scale, inversion_number
-from .dynamics import _split
+from .dynamics import _flatten, _split
 from .hessian import _batched_gradient, inertia
-from .model import _check_dims, _check_weights_data, _check_xy
+from .model import _check_dims, _check_weights_data, _check_xy, _flat
 
 __all__ = [
     "NormalHyperbolicity",
@@ -165,14 +165,10 @@ class Projection:
     codimension: int
 
 
-def _flat(ws: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([w.ravel() for w in ws])
-
-
 def _grad_batch(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
     """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (MATH.md §2)."""
     g = _batched_gradient(_split(y, dims), sxx, syx)
-    return np.concatenate([gi.reshape(y.shape[0], -1) for gi in g], axis=1)
+    return _flatten(g)
 
 
 def _fd_jacobian(y: np.ndarray, dims, sxx, syx, h: float) -> np.ndarray:

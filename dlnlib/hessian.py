@@ -62,9 +62,7 @@ class _Products:
 
 
 def _products(ws: Sequence[np.ndarray]) -> _Products:
-    pre = [np.eye(ws[0].shape[1])]
-    for w in ws:
-        pre.append(w @ pre[-1])
+    pre = _prefix_products(ws)
     suf = [np.eye(ws[-1].shape[0])]
     for w in reversed(ws):
         suf.append(suf[-1] @ w)

@@ -33,7 +33,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
-from .model import _chain, _check_dims, _gradient_from_e, random_weights
+from .hessian import _products
+from .model import _chain, _check_dims, _end_to_end, _flat, _gradient_from_e, random_weights
 
 __all__ = [
     "EndToEndLoss",
@@ -298,10 +299,6 @@ def _validated(weights, ell) -> list[np.ndarray]:
     return ws
 
 
-def _e2e(ws: Sequence[np.ndarray]) -> np.ndarray:
-    return _chain(ws, len(ws), 1, ws[0].shape[1])
-
-
 def composite_loss(weights: Sequence, ell: EndToEndLoss) -> float:
     """Composite loss ``L(W) = ℓ(W_{N:1})`` ([TKB]; MATH.md §11).
 
@@ -323,7 +320,7 @@ def composite_loss(weights: Sequence, ell: EndToEndLoss) -> float:
         Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     ws = _validated(weights, ell)
-    return float(ell.value(_e2e(ws)))
+    return float(ell.value(_end_to_end(ws)))
 
 
 def composite_gradient(weights: Sequence, ell: EndToEndLoss) -> list[np.ndarray]:
@@ -350,7 +347,7 @@ def composite_gradient(weights: Sequence, ell: EndToEndLoss) -> list[np.ndarray]
         Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     ws = _validated(weights, ell)
-    return _gradient_from_e(ws, ell.grad(_e2e(ws)))
+    return _gradient_from_e(ws, ell.grad(_end_to_end(ws)))
 
 
 def _offsets(dims: tuple[int, ...]) -> np.ndarray:
@@ -361,13 +358,8 @@ def _hessian_trusted(ws: list[np.ndarray], ell) -> np.ndarray:
     n = len(ws)
     d = dims_of(ws)
     off = _offsets(d)
-    pre = [np.eye(d[0])]  # pre[i] = W_{i:1}
-    for w in ws:
-        pre.append(w @ pre[-1])
-    suf = [np.eye(d[-1])]  # built backwards: suf[i] = W_{N:i+1}
-    for w in reversed(ws):
-        suf.append(suf[-1] @ w)
-    suf = suf[::-1]
+    prod = _products(ws)
+    pre, suf = prod.pre, prod.suf  # pre[i] = W_{i:1}, suf[i] = W_{N:i+1}
     A = pre[-1]
     G = ell.grad(A)
     H = ell.hess(A)
@@ -414,10 +406,6 @@ def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
         Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     return _hessian_trusted(_validated(weights, ell), ell)
-
-
-def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([w.ravel() for w in ws])
 
 
 def _unflatten(x: np.ndarray, dims: tuple[int, ...]) -> list[np.ndarray]:
@@ -508,9 +496,9 @@ def classify_pure_spurious(
     ws = _validated(weights, ell)
     tol = check_positive(tol, "tol")
     rank_tol = check_positive(rank_tol, "rank_tol")
-    A = _e2e(ws)
+    A = _end_to_end(ws)
     G = ell.grad(A)
-    gnorm = float(np.linalg.norm(_flatten(_gradient_from_e(ws, G))))
+    gnorm = float(np.linalg.norm(_flat(_gradient_from_e(ws, G))))
     if gnorm > tol:
         raise ValueError(
             f"pure/spurious is defined for critical points of L = ell(W_N...W_1) only; "
@@ -555,7 +543,7 @@ def symmetry_tangent_space(weights: Sequence) -> np.ndarray:
                 vs = [np.zeros_like(w) for w in ws]
                 vs[h - 1][a, :] += ws[h - 1][b, :]  # E_ab W_h
                 vs[h][:, b] -= ws[h][:, a]  # - W_{h+1} E_ab
-                cols.append(_flatten(vs))
+                cols.append(_flat(vs))
     p = sum(w.size for w in ws)
     if not cols:
         return np.zeros((p, 0))
@@ -632,9 +620,9 @@ def certify_local_minimum(weights: Sequence, ell: EndToEndLoss, *, tol: float = 
     """
     ws = _validated(weights, ell)
     tol = check_positive(tol, "tol")
-    A = _e2e(ws)
+    A = _end_to_end(ws)
     G = ell.grad(A)
-    gnorm = float(np.linalg.norm(_flatten(_gradient_from_e(ws, G))))
+    gnorm = float(np.linalg.norm(_flat(_gradient_from_e(ws, G))))
     H = _hessian_trusted(ws, ell)
     eigs = np.linalg.eigvalsh(H)
     eig_tol = tol * max(1.0, float(np.max(np.abs(eigs))))
@@ -720,8 +708,8 @@ def _rescale_layers(ws: list[np.ndarray]) -> list[np.ndarray]:
 def _minimize(x0, dims, ell, method, gtol, maxiter):
     def fun(x):
         ws = _unflatten(x, dims)
-        A = _e2e(ws)
-        return float(ell.value(A)), _flatten(_gradient_from_e(ws, ell.grad(A)))
+        A = _end_to_end(ws)
+        return float(ell.value(A)), _flat(_gradient_from_e(ws, ell.grad(A)))
 
     opts = {"gtol": gtol, "maxiter": maxiter}
     return minimize(fun, x0, jac=True, method=method, options=opts)
@@ -812,11 +800,11 @@ def local_minima_search(
     g = as_rng(rng)
     finals, certs, points = [], [], []
     for child in g.spawn(n_starts):
-        x0 = _flatten(random_weights(d, child, scale=scale))
+        x0 = _flat(random_weights(d, child, scale=scale))
         res = _minimize(x0, d, ell, method, gtol, maxiter)
         # the runs can drift along the (non-compact) symmetry orbit to badly scaled weights:
         # rescale the layers to equal norms (same product) and polish
-        res = _minimize(_flatten(_rescale_layers(_unflatten(res.x, d))), d, ell, method, gtol, maxiter)
+        res = _minimize(_flat(_rescale_layers(_unflatten(res.x, d))), d, ell, method, gtol, maxiter)
         ws = _unflatten(res.x, d)
         cert = certify_local_minimum(ws, ell, tol=tol)
         finals.append(cert.value)

@@ -92,7 +92,7 @@ def end_to_end(weights: Sequence) -> np.ndarray:
         The product ``W_{N:1}``.
     """
     ws = as_weights(weights)
-    return _chain(ws, len(ws), 1, ws[0].shape[1])
+    return _end_to_end(ws)
 
 
 # --------------------------------------------------------------------------- data checks
@@ -154,6 +154,21 @@ def loss(weights: Sequence, X, Y) -> float:
     _check_weights_data(ws, X, Y)
     r = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
     return 0.5 * float(np.sum(r * r))
+
+
+def _end_to_end(ws: Sequence[np.ndarray]) -> np.ndarray:
+    """``W_{N:1}`` for trusted input (weights may carry a leading batch axis)."""
+    return _chain(ws, len(ws), 1, ws[0].shape[-1])
+
+
+def _flat(ws: Sequence[np.ndarray]) -> np.ndarray:
+    """``concat(W_1.ravel(), ..., W_N.ravel())``: the parameter vector of length ``P`` (C order)."""
+    return np.concatenate([w.ravel() for w in ws])
+
+
+def _invariants_any(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``C_i = W_{i+1}^T W_{i+1} - W_i W_i^T`` for trusted input, with or without batch axes."""
+    return [np.swapaxes(ws[i + 1], -1, -2) @ ws[i + 1] - ws[i] @ np.swapaxes(ws[i], -1, -2) for i in range(len(ws) - 1)]
 
 
 def _prefix_products(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -232,7 +247,7 @@ def invariants(weights: Sequence) -> list[np.ndarray]:
         ``[C_1, ..., C_{N-1}]``, ``C_i`` of shape ``(d_i, d_i)`` (empty for ``N = 1``).
     """
     ws = as_weights(weights)
-    return [ws[i + 1].T @ ws[i + 1] - ws[i] @ ws[i].T for i in range(len(ws) - 1)]
+    return _invariants_any(ws)
 
 
 # --------------------------------------------------------------------------- initializations

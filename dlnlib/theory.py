@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_finite_array, as_rng, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_dims, gradient
+from .model import _check_dims, _invariants_any, gradient
 
 __all__ = [
     "DecayRates",
@@ -60,10 +60,6 @@ def _weights_any(weights, name: str = "weights") -> tuple[list[np.ndarray], bool
 
 def _t(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
-
-
-def _invariants_any(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return [_t(ws[i + 1]) @ ws[i + 1] - ws[i] @ _t(ws[i]) for i in range(len(ws) - 1)]
 
 
 def _scalar_or_array(a: np.ndarray, batched: bool):
