@@ -117,7 +117,14 @@ def test_pages_render_math_images_links_without_console_errors(root, server, dri
     problems = []
     for page in _pages(root):
         driver.get(f"{server}/{page}")
-        if page == "index.html":  # a redirect to the root document
+        if page == "index.html":  # a redirect to the root document: follow it, then check the console
+            from selenium.webdriver.support.ui import WebDriverWait
+
+            WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("intro.html"))
+            _wait_for_mathjax(driver)
+            severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            if severe:
+                problems.append(f"{page}: console errors: {severe[:3]}")
             continue
         _wait_for_mathjax(driver)
         n_math = driver.execute_script("return document.querySelectorAll('.math, span.math, div.math').length")
@@ -150,6 +157,15 @@ def test_pages_render_math_images_links_without_console_errors(root, server, dri
             Path(shots).mkdir(exist_ok=True)
             driver.save_screenshot(str(shots / (Path(page).stem + ".png")))
     assert not problems, "\n".join(problems)
+
+
+def test_site_root_serves_favicon(server):
+    """Browsers ask for /favicon.ico whatever the page links; a 404 there is a console error."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/favicon.ico") as resp:
+        assert resp.status == 200
+        assert resp.read(4) == b"\x00\x00\x01\x00"  # ICO magic
 
 
 def test_internal_links_resolve(root, server, driver):
