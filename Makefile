@@ -34,7 +34,7 @@ browser-deps:
 
 # All tests: library + CLI, nbval over every executed chapter, the built HTML in headless Chromium.
 test: book browser-deps
-	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py
+	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py book/src
 	MPLBACKEND=agg DLN_FIGURES_DIR=$(CURDIR)/_build/nbval-figures \
 	  $(BIN)/python -m pytest tests book/chapters --nbval-lax --nbval-current-env -p no:cacheprovider
 
@@ -46,7 +46,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_hessian.py
 
 lint: venv
-	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py
+	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py book/src
 
 clean:
 	rm -rf _build book/chapters figures runs
