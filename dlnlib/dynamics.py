@@ -23,7 +23,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._validation import as_finite_array, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_weights_data, _check_xy, _gradient_from_e, _invariants_any, _prefix_products
+from .model import _check_weights_data, _check_xy, _gradient_from_e, _invariants_any, _prefix_products, _unflat
 
 __all__ = [
     "BatchDescentResult",
@@ -100,16 +100,6 @@ def _batch_data(X, Y, k: int, dims: tuple[int, ...]) -> _Moments:
 # --------------------------------------------------------------------------- batched kernels
 
 
-def _split(y: np.ndarray, dims: tuple[int, ...]) -> list[np.ndarray]:
-    """Views ``W_i`` of shape ``(K, d_i, d_{i-1})`` into a flat batch ``y`` of shape ``(K, P)``."""
-    out, start = [], 0
-    for i in range(1, len(dims)):
-        size = dims[i] * dims[i - 1]
-        out.append(y[:, start : start + size].reshape(-1, dims[i], dims[i - 1]))
-        start += size
-    return out
-
-
 def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
     k = ws[0].shape[0]
     return np.concatenate([w.reshape(k, -1) for w in ws], axis=1)
@@ -117,7 +107,7 @@ def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
 
 def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tuple[np.ndarray, np.ndarray]:
     """Flat gradients ``(K, P)`` and losses ``(K,)`` of K weight tuples (MATH.md §2)."""
-    ws = _split(y, dims)
+    ws = _unflat(y, dims)
     prefix = _prefix_products(ws)
     diff = prefix[-1] - mom.wls  # (K, d_y, d_x)
     e = diff @ mom.sxx
@@ -442,7 +432,7 @@ def gradient_flow(
 def _make_trajectory(ts, ys, ws0, dims, mom1, status, msg, nfev, store_weights) -> Trajectory:
     yb = np.ascontiguousarray(ys.T)  # (n_t, P)
     g, lossv = _grad_loss_batch(yb, dims, _Moments(mom1.sxx, mom1.wls, mom1.c0))
-    wsb = _split(yb, dims)
+    wsb = _unflat(yb, dims)
     ws0b = [np.broadcast_to(w[None], (yb.shape[0],) + w.shape) for w in ws0]
     drift = np.zeros(yb.shape[0])
     if len(ws0) > 1:
@@ -624,7 +614,7 @@ def gradient_flow_batch(
         pending = next_rec <= j
         loss_rec[pending, j] = lossv[pending]
         grad_rec[pending, j] = gnorm[pending]
-    final = [w.copy() for w in _split(y, dims)]
+    final = [w.copy() for w in _unflat(y, dims)]
     drift = _invariant_drift_batch(ws0, final)
     counts = {v: int(np.sum(status == c)) for c, v in _STATUS_TEXT.items()}
     msg = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
@@ -669,7 +659,7 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
     def record(slot, rows):
         loss_rec[rows, slot] = lossv[rows]
         grad_rec[rows, slot] = gn[rows]
-        ws = _split(y[rows], dims)
+        ws = _unflat(y[rows], dims)
         drift_rec[rows, slot] = _raw_drift([w[rows] for w in ws0b], ws)
         last_rec[rows] = slot
 
@@ -802,7 +792,7 @@ def gradient_descent(
         loss=lo[0, :n],
         grad_norm=gr[0, :n],
         invariant_drift=dr[0, :n],
-        final_weights=[w[0].copy() for w in _split(y, dims)],
+        final_weights=[w[0].copy() for w in _unflat(y, dims)],
         status=st,
         n_steps_done=int(done[0]),
         message=_descent_message(st, int(done[0]), step),
@@ -906,7 +896,7 @@ def gradient_descent_batch(
         loss=lo,
         grad_norm=gr,
         invariant_drift=dr,
-        final_weights=[w.copy() for w in _split(y, dims)],
+        final_weights=[w.copy() for w in _unflat(y, dims)],
         status=status,
         n_steps_done=done,
     )

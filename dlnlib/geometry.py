@@ -31,9 +31,9 @@ import numpy as np
 
 from ._validation import as_rng, as_weights, check_positive, dims_of
 from .critical import _gradient_scale, inversion_number
-from .dynamics import _flatten, _split
+from .dynamics import _flatten
 from .hessian import _batched_gradient, inertia
-from .model import _check_dims, _check_weights_data, _check_xy, _flat
+from .model import _check_dims, _check_weights_data, _check_xy, _flat, _unflat
 
 __all__ = [
     "NormalHyperbolicity",
@@ -167,7 +167,7 @@ class Projection:
 
 def _grad_batch(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
     """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (MATH.md §2)."""
-    g = _batched_gradient(_split(y, dims), sxx, syx)
+    g = _batched_gradient(_unflat(y, dims), sxx, syx)
     return _flatten(g)
 
 
@@ -187,7 +187,7 @@ def _fd_jacobian(y: np.ndarray, dims, sxx, syx, h: float) -> np.ndarray:
 def _rel_grad(y: np.ndarray, dims, sxx, syx) -> tuple[np.ndarray, np.ndarray]:
     """Gradients ``(K, P)`` and relative gradient norms ``(K,)`` at flat weights ``(K, P)``."""
     g = _grad_batch(y, dims, sxx, syx)
-    wsb = _split(y, dims)
+    wsb = _unflat(y, dims)
     scale = np.array([_gradient_scale([w[k] for w in wsb], sxx, syx) for k in range(y.shape[0])])
     gn = np.linalg.norm(g, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -300,7 +300,7 @@ def project_to_critical_set(
             raise ValueError(f"dimension must be an integer in [0, P={p}], got {dimension!r}")
         codim = p - int(dimension)
     y, rel, it = _newton(y0[None], dims, sxx, syx, codim, gtol, max_iter, h)
-    out = [w[0].copy() for w in _split(y, dims)]
+    out = [w[0].copy() for w in _unflat(y, dims)]
     return Projection(
         weights=out,
         distance=float(np.linalg.norm(y[0] - y0)),

@@ -33,7 +33,17 @@ import numpy as np
 
 from ._validation import as_finite_array, as_weights, dims_of
 from .critical import _gradient_scale, _norm2, _reduced_product, identify_index_set, inversion_number
-from .model import _chain, _check_weights_data, _check_xy, _gradient_from_e, _prefix_products, check_data, reduce_data
+from .model import (
+    _chain,
+    _check_weights_data,
+    _check_xy,
+    _gradient_from_e,
+    _offsets,
+    _prefix_products,
+    _unflat,
+    check_data,
+    reduce_data,
+)
 
 __all__ = [
     "Classification",
@@ -76,10 +86,6 @@ def _validated(weights, X, Y) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]
     return ws, X, Y
 
 
-def _offsets(ws: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum([w.size for w in ws])])
-
-
 def _residual_moment(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
     """``E = (W_{N:1} X - Y) X^T = W_{N:1} Σ_XX - Σ_YX`` of shape ``(d_y, d_x)``."""
     return prod.pre[-1] @ sxx - syx
@@ -96,12 +102,25 @@ def _block_view(h: np.ndarray, off: np.ndarray, j: int, i: int, d: tuple[int, ..
     return view
 
 
+def _second_order_block(ws: list[np.ndarray], prod: _Products, e_t: np.ndarray, i: int, j: int) -> np.ndarray:
+    """Residual block ``(j, i)``, ``i < j`` (1-based), of the Hessian as a 4-D array ``(d_j, d_{j-1}, d_i, d_{i-1})``.
+
+    ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}`` with ``M = W_{i-1:1} E^T W_{N:j+1}``, ``B = W_{j-1:i+1}``
+    (MATH.md §7), where ``E`` is the gradient of the end-to-end loss at ``W_{N:1}``: ``R X^T`` for the
+    square loss, ``ℓ'(A)`` for a general one (:func:`dlnlib.losses.composite_hessian`). Shared by both.
+    """
+    d = dims_of(ws)
+    m = prod.pre[i - 1] @ e_t @ prod.suf[j]  # (d_{i-1}, d_j)
+    b = _chain(ws, j - 1, i + 1, d[i])  # (d_{j-1}, d_i)
+    return m.T[:, None, None, :] * b[None, :, :, None]
+
+
 def _assemble(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
     """Closed-form Hessian of Prop. 3 (trusted input, moments ``Σ_XX``, ``Σ_YX``)."""
     n = len(ws)
     d = dims_of(ws)
     prod = _products(ws)
-    off = _offsets(ws)
+    off = _offsets(dims_of(ws))
     e_t = _residual_moment(prod, sxx, syx).T  # X R^T, shape (d_x, d_y)
     h = np.empty((off[-1], off[-1]))
     # z[i] = W_{i-1:1} Σ_XX (row factor of the Gauss-Newton blocks); lt[i] = W_{N:i+1}^T.
@@ -116,9 +135,7 @@ def _assemble(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> np.ndar
             view = _block_view(h, off, j, i, d)
             np.multiply(a.T[:, None, :, None], c.T[None, :, None, :], out=view)
             if i < j:
-                m = prod.pre[i - 1] @ e_t @ lj  # (d_{i-1}, d_j)
-                b = _chain(ws, j - 1, i + 1, d[i])  # (d_{j-1}, d_i)
-                view += m.T[:, None, None, :] * b[None, :, :, None]
+                view += _second_order_block(ws, prod, e_t, i, j)
                 h[off[i - 1] : off[i], off[j - 1] : off[j]] = h[off[j - 1] : off[j], off[i - 1] : off[i]].T
     return h
 
@@ -161,8 +178,7 @@ def _as_direction(v, ws: list[np.ndarray]) -> list[np.ndarray]:
         flat = as_finite_array(v, "v", ndim=1)
         if flat.size != n_par:
             raise ValueError(f"v must have length P = sum d_i d_(i-1) = {n_par}, got shape {flat.shape}")
-        off = _offsets(ws)
-        return [flat[off[k] : off[k + 1]].reshape(w.shape) for k, w in enumerate(ws)]
+        return _unflat(flat, dims_of(ws))
     vs = as_weights(v, "v")
     if len(vs) != len(ws) or any(a.shape != w.shape for a, w in zip(vs, ws, strict=True)):
         raise ValueError(f"v must be shaped like the weights {[w.shape for w in ws]}, got {[a.shape for a in vs]}")
@@ -254,7 +270,7 @@ def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) 
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a finite positive number, got {eps!r}")
     sxx, syx = X @ X.T, Y @ X.T
-    off = _offsets(ws)
+    off = _offsets(dims_of(ws))
     n_par = int(off[-1])
     flat = np.concatenate([w.ravel() for w in ws])
     cols = []

@@ -33,8 +33,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
-from .hessian import _products
-from .model import _chain, _check_dims, _end_to_end, _flat, _gradient_from_e, random_weights
+from .hessian import _products, _second_order_block
+from .model import _check_dims, _end_to_end, _flat, _gradient_from_e, _offsets, _unflat, random_weights
 
 __all__ = [
     "EndToEndLoss",
@@ -350,10 +350,6 @@ def composite_gradient(weights: Sequence, ell: EndToEndLoss) -> list[np.ndarray]
     return _gradient_from_e(ws, ell.grad(_end_to_end(ws)))
 
 
-def _offsets(dims: tuple[int, ...]) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum([dims[i] * dims[i - 1] for i in range(1, len(dims))])])
-
-
 def _hessian_trusted(ws: list[np.ndarray], ell) -> np.ndarray:
     n = len(ws)
     d = dims_of(ws)
@@ -366,15 +362,12 @@ def _hessian_trusted(ws: list[np.ndarray], ell) -> np.ndarray:
     # Gauss-Newton part J^T H_ell J, J_i = W_{N:i+1} ⊗ W_{i-1:1}^T (C-order vec of W_{N:i+1} Δ_i W_{i-1:1})
     J = np.concatenate([np.kron(suf[i + 1], pre[i].T) for i in range(n)], axis=1)
     hess = J.T @ H @ J
-    # second-order part <G, d²μ[Δ, Δ]>: block (j, i), i < j, H_ji[(b,c),(e,a)] = M_ab B_ce,
-    # M = W_{i-1:1} G^T W_{N:j+1}, B = W_{j-1:i+1} (MATH.md §7 with X = I and R -> G)
-    for i in range(n):  # 0-based layer index: W_{i+1} in the paper's numbering
-        for j in range(i + 1, n):
-            M = pre[i] @ G.T @ suf[j + 1]  # (d_{i}, d_{j+1}) in 0-based widths
-            B = _chain(ws, j, i + 2, d[i + 1])  # W_{j:i+2} (1-based) = paper's W_{j-1:i+1}
-            blk = np.einsum("ab,ce->bcea", M, B).reshape(d[j + 1] * d[j], d[i + 1] * d[i])
-            hess[off[j] : off[j + 1], off[i] : off[i + 1]] += blk
-            hess[off[i] : off[i + 1], off[j] : off[j + 1]] += blk.T
+    # second-order part <G, d²μ[Δ, Δ]>: the residual blocks of MATH.md §7 with X = I and R -> G
+    for j in range(2, n + 1):  # 1-based layer indices, i < j
+        for i in range(1, j):
+            blk = _second_order_block(ws, prod, G.T, i, j).reshape(d[j] * d[j - 1], d[i] * d[i - 1])
+            hess[off[j - 1] : off[j], off[i - 1] : off[i]] += blk
+            hess[off[i - 1] : off[i], off[j - 1] : off[j]] += blk.T
     return hess
 
 
@@ -408,11 +401,6 @@ def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
     return _hessian_trusted(_validated(weights, ell), ell)
 
 
-def _unflatten(x: np.ndarray, dims: tuple[int, ...]) -> list[np.ndarray]:
-    off = _offsets(dims)
-    return [x[off[i - 1] : off[i]].reshape(dims[i], dims[i - 1]) for i in range(1, len(dims))]
-
-
 # --------------------------------------------------------------------------- pure / spurious
 
 
@@ -437,7 +425,7 @@ def is_filling(dims) -> bool:
     return min(d) == min(d[0], d[-1])
 
 
-def _numerical_rank(A: np.ndarray, rank_tol: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _rank_and_bases(A: np.ndarray, rank_tol: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     u, s, vt = np.linalg.svd(A)
     k = int(np.sum(s > rank_tol * max(1.0, float(s[0]) if s.size else 0.0)))
     return k, u[:, :k], s, vt[:k].T
@@ -505,7 +493,7 @@ def classify_pure_spurious(
             f"expected ||grad L||_F <= tol = {tol:g}, got {gnorm:.3e}"
         )
     r_max = min(dims_of(ws))
-    k, U, _, V = _numerical_rank(A, rank_tol)
+    k, U, _, V = _rank_and_bases(A, rank_tol)
     if k >= r_max:
         tangent_part = U @ (U.T @ G) + (G @ V) @ V.T - U @ (U.T @ G @ V) @ V.T
     else:
@@ -707,7 +695,7 @@ def _rescale_layers(ws: list[np.ndarray]) -> list[np.ndarray]:
 
 def _minimize(x0, dims, ell, method, gtol, maxiter):
     def fun(x):
-        ws = _unflatten(x, dims)
+        ws = _unflat(x, dims)
         A = _end_to_end(ws)
         return float(ell.value(A)), _flat(_gradient_from_e(ws, ell.grad(A)))
 
@@ -804,8 +792,8 @@ def local_minima_search(
         res = _minimize(x0, d, ell, method, gtol, maxiter)
         # the runs can drift along the (non-compact) symmetry orbit to badly scaled weights:
         # rescale the layers to equal norms (same product) and polish
-        res = _minimize(_flat(_rescale_layers(_unflatten(res.x, d))), d, ell, method, gtol, maxiter)
-        ws = _unflatten(res.x, d)
+        res = _minimize(_flat(_rescale_layers(_unflat(res.x, d))), d, ell, method, gtol, maxiter)
+        ws = _unflat(res.x, d)
         cert = certify_local_minimum(ws, ell, tol=tol)
         finals.append(cert.value)
         certs.append(cert)

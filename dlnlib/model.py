@@ -161,6 +161,18 @@ def _end_to_end(ws: Sequence[np.ndarray]) -> np.ndarray:
     return _chain(ws, len(ws), 1, ws[0].shape[-1])
 
 
+def _offsets(dims: Sequence[int]) -> np.ndarray:
+    """Start of each ``W_i`` in the flat parameter vector: ``[0, d_1 d_0, d_1 d_0 + d_2 d_1, ..., P]``."""
+    return np.concatenate([[0], np.cumsum([dims[i] * dims[i - 1] for i in range(1, len(dims))])]).astype(int)
+
+
+def _unflat(x: np.ndarray, dims: Sequence[int]) -> list[np.ndarray]:
+    """Views ``W_i`` of shape ``(..., d_i, d_{i-1})`` into ``x`` of shape ``(..., P)`` (inverse of :func:`_flat`)."""
+    off = _offsets(dims)
+    lead = x.shape[:-1]
+    return [x[..., off[i - 1] : off[i]].reshape(*lead, dims[i], dims[i - 1]) for i in range(1, len(dims))]
+
+
 def _flat(ws: Sequence[np.ndarray]) -> np.ndarray:
     """``concat(W_1.ravel(), ..., W_N.ravel())``: the parameter vector of length ``P`` (C order)."""
     return np.concatenate([w.ravel() for w in ws])
