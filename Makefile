@@ -44,6 +44,7 @@ test-lib: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_flow.py
 	$(BIN)/python benchmarks/bench_hessian.py
+	$(BIN)/python benchmarks/bench_stepsize.py
 
 lint: venv
 	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py book/src

@@ -3,8 +3,6 @@ and the report's step-doubling experiment (MATH.md §10; MATH-DETAILS.md §10)."
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -209,13 +207,10 @@ def test_doubling_validation():
 # --------------------------------------------------------------------------- many networks
 
 
-def test_step_size_bounds_matches_single_networks_and_is_fast():
+def test_step_size_bounds_matches_single_networks():
     _, X, Y = report_instance()
     dims = (5, 5, 5, 5)
-    t0 = time.perf_counter()
     sample = step_size_bounds(dims, X, Y, 11, 1000, scale=0.15)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 5.0  # about 0.03 s; loose bound against slow CI machines
     assert sample.eta.shape == (1000,)
     assert np.all(np.isnan(sample.eta) == ~sample.valid)
     assert np.all(sample.eta[sample.valid] > 0)
