@@ -38,6 +38,7 @@ from .geometry import (
     distance_to_critical_set,
     predicted_unstable_dimension,
     project_to_critical_set,
+    scalar_flow_limit,
     stable_unstable_dimensions,
     tangent_dimension,
 )
@@ -242,6 +243,7 @@ __all__ = [
     "report_instances",
     "report_stepsize_data",
     "rows_to_markdown",
+    "scalar_flow_limit",
     "stable_unstable_dimensions",
     "step_size_bound",
     "step_size_bounds",

@@ -43,6 +43,7 @@ __all__ = [
     "distance_to_critical_set",
     "predicted_unstable_dimension",
     "project_to_critical_set",
+    "scalar_flow_limit",
     "stable_unstable_dimensions",
     "tangent_dimension",
 ]
@@ -131,6 +132,54 @@ def predicted_unstable_dimension(dims, S) -> int:
     r = len(tuple(S))
     critical_manifold_dimension(d, r)  # validates depth and r
     return inversion_number(S, d[2]) + (d[2] - r) * (d[1] - r)
+
+
+# --------------------------------------------------------------------------- the scalar network
+
+
+def scalar_flow_limit(w1: float, w2: float, x: float, y: float) -> tuple[float, float]:
+    """Limit of the gradient flow of ``L(w_1, w_2) = 1/2 (y - w_2 w_1 x)^2`` from ``(w_1, w_2)`` (MATH-DETAILS.md §12).
+
+    The invariant ``c = w_2^2 - w_1^2`` (Lemma 2.3 of [CLC]) and the invariant signs of ``w_1 + w_2``
+    and ``w_1 - w_2`` (``d/dt (w_1 ± w_2) = ± x e (w_1 ± w_2)``, ``e = y - x w_1 w_2``) fix the limit:
+    the point of the hyperbola ``w_1 w_2 = p = y/x`` on ``w_2^2 - w_1^2 = c``, i.e.
+    ``w_1^2 = (-c + sqrt(c^2 + 4 p^2)) / 2``, ``w_2 = p / w_1``, with ``sign(w_1) = sign(w_1 + w_2)``
+    when ``p > 0`` and ``sign(w_1 - w_2)`` when ``p < 0``. On the stable manifold of the saddle (the
+    line ``w_2 = -w_1`` for ``p > 0``, ``w_2 = w_1`` for ``p < 0``) the limit is the origin.
+
+    Parameters
+    ----------
+    w1, w2 : float
+        Initial weights.
+    x, y : float
+        The single sample and target; ``x != 0`` and ``y != 0`` (otherwise the minimum set is not a hyperbola).
+
+    Returns
+    -------
+    tuple of float
+        The limit ``(w_1, w_2)``.
+
+    Raises
+    ------
+    ValueError
+        A non-finite input, ``x = 0`` (Assumption 1: ``X`` of full row rank) or ``y = 0`` (the global minima
+        ``w_1 w_2 = 0`` are not a hyperbola).
+    """
+    w1, w2, x, y = (float(v) for v in (w1, w2, x, y))
+    if not np.all(np.isfinite([w1, w2, x, y])):
+        raise ValueError(f"scalar_flow_limit needs finite inputs, got w=({w1}, {w2}), x={x}, y={y}")
+    if x == 0:
+        raise ValueError("x = 0: X is not of full row rank (Assumption 1 of [CLC])")
+    if y == 0:
+        raise ValueError("y = 0: the global minima w_1 w_2 = 0 are two lines, not the hyperbola of MATH-DETAILS.md §12")
+    p = y / x
+    side = w1 + w2 if p > 0 else w1 - w2
+    if side == 0:
+        return 0.0, 0.0
+    c = w2 * w2 - w1 * w1
+    a = np.sqrt((-c + np.hypot(c, 2 * p)) / 2)
+    lim1 = float(np.copysign(a, side))
+    return lim1, p / lim1
 
 
 # --------------------------------------------------------------------------- Newton projection

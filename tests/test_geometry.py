@@ -142,3 +142,51 @@ def test_predicted_unstable_dimension_is_zero_only_at_global_minima():
     assert predicted_unstable_dimension(dims, (0, 1, 2)) == 0
     assert predicted_unstable_dimension(dims, (0, 1)) == (4 - 2) * (3 - 2)
     assert predicted_unstable_dimension(dims, (0, 1, 3)) == 1
+
+
+# --------------------------------------------------------------------------- the scalar network (MATH-DETAILS.md §12)
+
+
+@pytest.mark.parametrize(
+    ("start", "x", "y"),
+    [
+        ((0.3, -0.1), 1.0, 1.0),
+        ((-0.2, 0.25), 1.0, 1.0),
+        ((-1.9, -0.2), 1.0, 1.0),
+        ((0.4, 0.9), 2.0, 0.5),
+        ((0.4, 0.9), 1.0, -1.5),
+        ((-0.7, 0.1), -1.0, 2.0),
+    ],
+)
+def test_scalar_flow_limit_matches_the_flow(start, x, y):
+    from dlnlib import gradient_flow, scalar_flow_limit
+
+    lim = scalar_flow_limit(*start, x, y)
+    traj = gradient_flow(
+        [np.array([[start[0]]]), np.array([[start[1]]])],
+        np.array([[x]]),
+        np.array([[y]]),
+        200.0,
+        rtol=1e-12,
+        atol=1e-14,
+        grad_tol=1e-13,
+    )
+    assert traj.converged
+    got = (traj.final_weights[0][0, 0], traj.final_weights[1][0, 0])
+    assert_allclose(got, lim, rtol=1e-9, atol=1e-12)
+    assert_allclose(lim[0] * lim[1], y / x, rtol=1e-14)
+
+
+def test_scalar_flow_limit_report_value_and_stable_manifold():
+    from dlnlib import scalar_flow_limit
+
+    # MATH-DETAILS.md §12: from (0.3, -0.1) with x = y = 1 the limit is (1.020196, 0.980204)
+    assert_allclose(scalar_flow_limit(0.3, -0.1, 1.0, 1.0), (1.020196, 0.980204), atol=5e-7)
+    assert scalar_flow_limit(0.5, -0.5, 1.0, 1.0) == (0.0, 0.0)  # on w_2 = -w_1: the saddle's stable manifold
+    assert scalar_flow_limit(0.5, 0.5, 1.0, -1.0) == (0.0, 0.0)  # p < 0: the stable manifold is w_2 = w_1
+    with pytest.raises(ValueError, match="Assumption 1"):
+        scalar_flow_limit(0.3, 0.1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        scalar_flow_limit(np.nan, 0.1, 1.0, 1.0)
+    with pytest.raises(ValueError, match="hyperbola"):
+        scalar_flow_limit(0.3, 0.1, 1.0, 0.0)
