@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import matplotlib
 matplotlib.use(os.environ.get("MPLBACKEND", "agg"))
 import matplotlib.pyplot as plt
 
-__all__ = ["HOUSE_STYLE", "Chapter", "figures_dir", "provenance", "repo_root"]
+__all__ = ["HOUSE_STYLE", "Chapter", "figures_dir", "provenance", "repo_root", "spoken_list", "widths_label"]
 
 HOUSE_STYLE: dict[str, Any] = {
     "figure.figsize": (6.4, 3.6),
@@ -136,6 +137,48 @@ def _jsonable(v: Any) -> Any:
     if hasattr(v, "item"):
         return v.item()
     return repr(v)
+
+
+def widths_label(dims: Sequence[int]) -> str:
+    """Widths as the text writes them, ``(5, 2, 2, 5)`` -> ``"5-2-2-5"`` (for glued prose and labels).
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``.
+
+    Returns
+    -------
+    str
+        The widths joined by hyphens.
+    """
+    return "-".join(str(int(d)) for d in dims)
+
+
+def spoken_list(items: Sequence[Any], fmt: str = "{}") -> str:
+    """Items as a sentence lists them, ``[2, 3, 4]`` -> ``"2, 3 and 4"`` (for glued prose).
+
+    Parameters
+    ----------
+    items : sequence
+        The items, in order (at least one).
+    fmt : str, optional
+        Format applied to each item.
+
+    Returns
+    -------
+    str
+        ``"a"``, ``"a and b"`` or ``"a, b and c"``.
+
+    Raises
+    ------
+    ValueError
+        If ``items`` is empty.
+    """
+    words = [fmt.format(x) for x in items]
+    if not words:
+        raise ValueError("spoken_list needs at least one item")
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 class _Text:
