@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_rng, as_weights, dims_of
-from .model import Reduction, _chain, _check_weights_data, _check_xy, _gradient_from_e, check_data, reduce_data
+from .model import (
+    DataSummary,
+    Reduction,
+    _chain,
+    _check_and_reduce,
+    _check_weights_data,
+    _check_xy,
+    _gradient_from_e,
+    reduce_data,
+)
 
 __all__ = [
     "CriticalIndexSet",
@@ -228,8 +237,12 @@ def critical_index_sets(X, Y, dims, *, max_sets: int = 10**6) -> list[CriticalIn
         If the data violate Assumptions 1-3 of [CLC] (see :func:`dlnlib.model.check_data`;
         hidden widths below ``d_y`` are allowed) or there are more than ``max_sets`` sets.
     """
-    summary = check_data(X, Y, dims, allow_non_filling=True)
-    red = reduce_data(X, Y)
+    summary, red, _, _ = _check_and_reduce(X, Y, dims, allow_non_filling=True)
+    return _critical_index_sets(summary, red, max_sets)
+
+
+def _critical_index_sets(summary: DataSummary, red: Reduction, max_sets: int = 10**6) -> list[CriticalIndexSet]:
+    """:func:`critical_index_sets` for data already checked and reduced (:func:`dlnlib.model._check_and_reduce`)."""
     d_y, depth = red.singular_values.size, len(summary.dims) - 1
     masks = _admissible_masks(d_y, summary.r_max, depth, max_sets)
     values = _value_from_mask(red.singular_values**2, red.constant, masks)
@@ -480,10 +493,13 @@ def critical_point(
     non-strict saddle, ``complement=[None, np.ones((1, 1)), None]`` (``(W_2)_{44} = 1`` in
     adapted coordinates) gives a strict saddle on the same critical value.
     """
-    X, Y = _check_xy(X, Y)
-    summary = check_data(X, Y, dims, allow_non_filling=True)
+    summary, red, X, Y = _check_and_reduce(X, Y, dims, allow_non_filling=True)
+    return _critical_point(summary, red, X, Y, S, rng, complement)
+
+
+def _critical_point(summary: DataSummary, red: Reduction, X, Y, S, rng, complement) -> list[np.ndarray]:
+    """:func:`critical_point` for data already checked and reduced (:func:`dlnlib.model._check_and_reduce`)."""
     d = summary.dims
-    red = reduce_data(X, Y)
     s = red.singular_values
     S = _normalize_index_set(S, d[-1], summary.r_max, depth=len(d) - 1)
     r = len(S)
@@ -645,8 +661,7 @@ def limit_critical_value(
         if not (np.isfinite(tol) and tol > 0):
             raise ValueError(f"{name} must be a finite positive number, got {tol!r}")
     d = dims_of(ws)
-    summary = check_data(X, Y, d, allow_non_filling=True)
-    red = reduce_data(X, Y)
+    summary, red, _, _ = _check_and_reduce(X, Y, d, allow_non_filling=True)
     s = red.singular_values
     S, perr = identify_index_set(_reduced_product(ws, red), s)
     value = red.constant + 0.5 * float(np.sum(np.delete(s, list(S)) ** 2))

@@ -33,7 +33,7 @@ import numpy as np
 from ._validation import as_rng, check_positive
 from .critical import limit_critical_value
 from .dynamics import CONVERGED, gradient_flow_batch
-from .model import _check_dims, _end_to_end, check_data, random_weights, reduce_data
+from .model import _check_and_reduce, _check_dims, _end_to_end, random_weights, reduce_data
 
 __all__ = ["DATA_KINDS", "OVFResult", "make_data", "ovf_experiment", "wilson_interval"]
 
@@ -266,9 +266,10 @@ def _run_chunk(task: _Task) -> dict:
     for di, _, dss, _ in task.trials:
         if di not in cache:
             X, Y = _draw_data(dims, dss, task.data, task.n_samples, task.noise)
-            if not task.degenerate:
-                check_data(X, Y, dims, allow_non_filling=True)
-            red = reduce_data(X, Y)
+            if task.degenerate:  # Assumption 3 knowingly violated: reduce without check_data
+                red = reduce_data(X, Y)
+            else:
+                red = _check_and_reduce(X, Y, dims, allow_non_filling=True)[1]
             r_opt = min(min(dims), dims[-1])
             wls, wopt = _optimum(X, Y, r_opt)
             s = red.singular_values

@@ -35,14 +35,13 @@ from ._validation import as_finite_array, as_weights, dims_of
 from .critical import _gradient_scale, _norm2, _reduced_product, identify_index_set, inversion_number
 from .model import (
     _chain,
+    _check_and_reduce,
     _check_weights_data,
     _check_xy,
     _gradient_from_e,
     _offsets,
     _prefix_products,
     _unflat,
-    check_data,
-    reduce_data,
 )
 
 __all__ = [
@@ -540,7 +539,7 @@ def classification(
     for name, val in (("gtol", gtol), ("ptol", ptol), ("rank_tol", rank_tol), ("zero_tol", zero_tol)):
         if val is not None and not (np.isfinite(val) and val > 0):
             raise ValueError(f"{name} must be a finite positive number, got {val!r}")
-    summary = check_data(X, Y, dims_of(ws), allow_non_filling=True)
+    summary, red, _, _ = _check_and_reduce(X, Y, dims_of(ws), allow_non_filling=True)
     sxx, syx = X @ X.T, Y @ X.T
     prod = _products(ws)
     e = _residual_moment(prod, sxx, syx)
@@ -550,7 +549,6 @@ def classification(
     g_rel = gnorm / scale if scale > 0 else (0.0 if gnorm == 0 else np.inf)
     if g_rel > gtol:
         return Classification(kind="not_critical", gradient_norm=g_rel, rule=f"relative gradient {g_rel:.2e} > gtol")
-    red = reduce_data(X, Y)
     S, perr = identify_index_set(_reduced_product(ws, red), red.singular_values)
     if perr > ptol or len(S) > summary.r_max:
         raise RuntimeError(

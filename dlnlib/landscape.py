@@ -33,9 +33,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_finite_array, as_rng, as_weights, check_positive
-from .critical import CriticalIndexSet, _normalize_index_set, critical_index_sets, critical_point, inversion_number
+from .critical import (
+    CriticalIndexSet,
+    _critical_index_sets,
+    _critical_point,
+    _normalize_index_set,
+    inversion_number,
+)
 from .hessian import classification
-from .model import _chain, _check_xy, check_data, least_squares, reduce_data
+from .model import _chain, _check_and_reduce, _check_xy, least_squares
 
 __all__ = [
     "EscapeTimes",
@@ -384,13 +390,12 @@ def balanced_critical_point(X, Y, dims, S, *, middle: float = 0.0) -> list[np.nd
     The student-report point of MATH.md §7 (dims 5-4-4-5, ``S = {1, 2, 3}``): ``middle=0`` gives
     inertia ``(21, 0, 35)``, ``middle=1`` gives ``(23, 2, 31)`` (both balanced on the ``A`` part).
     """
-    X, Y = _check_xy(X, Y)
-    summary = check_data(X, Y, dims, allow_non_filling=True)
+    summary, red, X, Y = _check_and_reduce(X, Y, dims, allow_non_filling=True)
     d = summary.dims
     n = len(d) - 1
     S = _normalize_index_set(S, d[-1], summary.r_max, depth=n)
     r = len(S)
-    u_s = reduce_data(X, Y).U_Y[:, list(S)]  # eigenvectors of Σ_YX Σ_XX^{-1} Σ_XY, decreasing
+    u_s = red.U_Y[:, list(S)]  # eigenvectors of Σ_YX Σ_XX^{-1} Σ_XY, decreasing
     p = u_s @ (u_s.T @ least_squares(X, Y))
     uu, dd, vt = np.linalg.svd(p)
     root = np.diag(dd[:r] ** (1.0 / n))
@@ -600,12 +605,12 @@ def inertia_table(X, Y, dims, *, middle: float | None = None, rng=None) -> list[
     list of InertiaRow
         Sorted by critical value.
     """
-    summary = check_data(X, Y, dims, allow_non_filling=True)
+    summary, red, X, Y = _check_and_reduce(X, Y, dims, allow_non_filling=True)
     d = summary.dims
     rows = []
-    for cs in critical_index_sets(X, Y, d):
+    for cs in _critical_index_sets(summary, red):
         comp = None if middle is None else _middle_blocks(d, cs.rank, float(middle))
-        ws = critical_point(X, Y, d, cs.index_set, rng=rng, complement=comp)
+        ws = _critical_point(summary, red, X, Y, cs.index_set, rng, comp)
         rows.append(inertia_row(ws, X, Y))
     return rows
 
@@ -638,12 +643,12 @@ def random_critical_points(X, Y, dims, n: int, *, rng) -> list[list[np.ndarray]]
     list of list of ndarray
         ``n`` critical points ``[W_1, ..., W_N]``.
     """
-    summary = check_data(X, Y, dims, allow_non_filling=True)
+    summary, red, X, Y = _check_and_reduce(X, Y, dims, allow_non_filling=True)
     d = summary.dims
     depth = len(d) - 1
     n = check_positive(n, "n", integer=True)
     g = as_rng(rng)
-    sets = [cs.index_set for cs in critical_index_sets(X, Y, d)]
+    sets = [cs.index_set for cs in _critical_index_sets(summary, red)]
     out = []
     for child in g.spawn(n):
         S = sets[int(child.integers(len(sets)))]
@@ -655,7 +660,7 @@ def random_critical_points(X, Y, dims, n: int, *, rng) -> list[list[np.ndarray]]
             for h in layers:
                 shape = (d[h] - r, d[h - 1] - r)
                 comp[h - 1] = child.standard_normal(shape) if min(shape) > 0 else None
-        out.append(critical_point(X, Y, d, S, rng=child, complement=comp))
+        out.append(_critical_point(summary, red, X, Y, S, child, comp))
     return out
 
 

@@ -417,6 +417,17 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
         (Assumption 1), rank-deficient ``X`` or ``Y`` (Assumption 2), repeated singular
         values of the reduced target (Assumption 3).
     """
+    return _check_and_reduce(X, Y, dims, allow_non_filling=allow_non_filling, rtol=rtol)[0]
+
+
+def _check_and_reduce(
+    X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-10
+) -> tuple[DataSummary, Reduction, np.ndarray, np.ndarray]:
+    """:func:`check_data` and the reduction it builds on the way, with the checked ``X``, ``Y``.
+
+    For callers that need both: :func:`reduce_data` after :func:`check_data` would check ``X``
+    and ``Y`` again and repeat the SVDs (its checks are implied by :func:`check_data`'s).
+    """
     X, Y = _check_xy(X, Y)
     d = _check_dims(dims)
     dx, m = X.shape
@@ -462,7 +473,8 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
             f"s_{k + 1} = {s[k]:.12g} and s_{k + 2} = {s[k + 1]:.12g} coincide "
             f"(relative gap {min_gap:.1e} <= rtol={rtol:g})"
         )
-    return DataSummary(dims=d, m=m, singular_values=s, min_relative_gap=min_gap, r_max=r_max, filling=r_max >= dy)
+    summary = DataSummary(dims=d, m=m, singular_values=s, min_relative_gap=min_gap, r_max=r_max, filling=r_max >= dy)
+    return summary, red, X, Y
 
 
 # --------------------------------------------------------------------------- reduction
