@@ -36,9 +36,14 @@ from .model import (
     _check_and_reduce,
     _check_weights_data,
     _check_xy,
+    _end_to_end,
     _gradient_from_e,
     reduce_data,
 )
+
+_MAX_SETS = 10**6  # default bound on the number of index sets enumerated
+_LIMIT_RTOL = 1e-3  # limit_critical_value: loss within this fraction of the smallest gap
+_LIMIT_PTOL = 1e-4  # limit_critical_value: product error relative to s_1
 
 __all__ = [
     "CriticalIndexSet",
@@ -208,7 +213,7 @@ def _merge_sorted(values: np.ndarray) -> np.ndarray:
     return values[keep]
 
 
-def critical_index_sets(X, Y, dims, *, max_sets: int = 10**6) -> list[CriticalIndexSet]:
+def critical_index_sets(X, Y, dims, *, max_sets: int = _MAX_SETS) -> list[CriticalIndexSet]:
     """Every admissible index set ``S`` (``|S| <= r_max``) with its critical value, sorted by value.
 
     Lemma 3.2 of [CLC]; MATH.md §6 (non-filling widths allowed, as in [AMG]). For depth ``N = 1``
@@ -241,7 +246,7 @@ def critical_index_sets(X, Y, dims, *, max_sets: int = 10**6) -> list[CriticalIn
     return _critical_index_sets(summary, red, max_sets)
 
 
-def _critical_index_sets(summary: DataSummary, red: Reduction, max_sets: int = 10**6) -> list[CriticalIndexSet]:
+def _critical_index_sets(summary: DataSummary, red: Reduction, max_sets: int = _MAX_SETS) -> list[CriticalIndexSet]:
     """:func:`critical_index_sets` for data already checked and reduced (:func:`dlnlib.model._check_and_reduce`)."""
     d_y, depth = red.singular_values.size, len(summary.dims) - 1
     masks = _admissible_masks(d_y, summary.r_max, depth, max_sets)
@@ -261,7 +266,7 @@ def _critical_index_sets(summary: DataSummary, red: Reduction, max_sets: int = 1
     ]
 
 
-def critical_values(X, Y, dims, *, max_sets: int = 10**6) -> np.ndarray:
+def critical_values(X, Y, dims, *, max_sets: int = _MAX_SETS) -> np.ndarray:
     """Distinct critical values of the loss ``L = 1/2 ||Y - W_{N:1} X||_F^2``, ascending.
 
     Lemma 3.2 (iv) of [CLC]; MATH.md §6: the values ``c + 1/2 sum_{i not in S} s_i^2`` over all
@@ -613,7 +618,7 @@ def _min_gap(s2: np.ndarray, const: float, r_max: int, depth: int, max_sets: int
 
 
 def limit_critical_value(
-    trajectory_or_weights, X, Y, *, rtol: float = 1e-3, ptol: float = 1e-4, max_sets: int = 10**6
+    trajectory_or_weights, X, Y, *, rtol: float = _LIMIT_RTOL, ptol: float = _LIMIT_PTOL, max_sets: int = _MAX_SETS
 ) -> LimitCriticalValue:
     """Identify the critical value (and index set) a converged point sits at.
 
@@ -662,12 +667,32 @@ def limit_critical_value(
             raise ValueError(f"{name} must be a finite positive number, got {tol!r}")
     d = dims_of(ws)
     summary, red, _, _ = _check_and_reduce(X, Y, d, allow_non_filling=True)
+    gap = _min_gap(red.singular_values**2, red.constant, summary.r_max, len(d) - 1, max_sets)
+    return _limit_critical_value(ws, _end_to_end(ws), X, Y, summary, red, gap, rtol, ptol)
+
+
+def _limit_critical_value(
+    ws: list[np.ndarray],
+    product: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    summary: DataSummary,
+    red: Reduction,
+    gap: float,
+    rtol: float,
+    ptol: float,
+) -> LimitCriticalValue:
+    """:func:`limit_critical_value` for checked input, with ``W_{N:1}`` and the per-data work done by the caller.
+
+    ``summary`` and ``red`` come from :func:`dlnlib.model._check_and_reduce` and ``gap`` from
+    :func:`_min_gap`; they depend on the data only, so a caller identifying many limits on the same
+    data (the OVF runner) computes them once.
+    """
     s = red.singular_values
     S, perr = identify_index_set(_reduced_product(ws, red), s)
     value = red.constant + 0.5 * float(np.sum(np.delete(s, list(S)) ** 2))
-    res = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
+    res = Y - product @ X
     loss_value = 0.5 * float(np.sum(res * res))
-    gap = _min_gap(s**2, red.constant, summary.r_max, len(d) - 1, max_sets)
     distance = abs(loss_value - value) / gap if gap > 0 else np.inf
     top = S == tuple(range(len(S)))
     checks = []

@@ -23,7 +23,6 @@ J. Amer. Statist. Assoc. 22, 1927.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -31,7 +30,15 @@ from statistics import NormalDist
 import numpy as np
 
 from ._validation import as_rng, check_positive
-from .critical import limit_critical_value
+from .critical import (
+    _LIMIT_PTOL,
+    _LIMIT_RTOL,
+    _MAX_SETS,
+    _admissible_masks,
+    _limit_critical_value,
+    _min_gap,
+    _value_from_mask,
+)
 from .dynamics import CONVERGED, gradient_flow_batch
 from .model import _check_and_reduce, _check_dims, _end_to_end, random_weights, reduce_data
 
@@ -179,15 +186,13 @@ def _draw_data(dims, ss, kind, n_samples, noise):
 # --------------------------------------------------------------------------- identification
 
 
-def _critical_table(s: np.ndarray, const: float, r_max: int, merge: float) -> np.ndarray:
-    """Distinct critical values ``c + 1/2 sum_{i not in S} s_i^2`` over ``|S| <= r_max``, merged within ``merge``."""
-    d_y = s.size
-    s2 = s * s
-    vals = []
-    for r in range(min(r_max, d_y) + 1):
-        for S in itertools.combinations(range(d_y), r):
-            vals.append(const + 0.5 * (float(np.sum(s2)) - float(np.sum(s2[list(S)]))))
-    vals = np.sort(np.array(vals))
+def _critical_table(s: np.ndarray, const: float, r_max: int, depth: int, merge: float) -> np.ndarray:
+    """Distinct critical values ``c + 1/2 sum_{i not in S} s_i^2`` over admissible ``S``, merged within ``merge``.
+
+    The enumeration of :func:`dlnlib.critical.critical_values`, with an absolute merge tolerance
+    (the degenerate data of the OVF chapter have coinciding values by construction).
+    """
+    vals = np.sort(_value_from_mask(s * s, const, _admissible_masks(s.size, r_max, depth, _MAX_SETS)))
     keep = np.concatenate([[True], np.diff(vals) > merge])
     return vals[keep]
 
@@ -209,10 +214,8 @@ def _optimum(X, Y, r: int) -> tuple[np.ndarray, np.ndarray]:
     return wls, u @ (u.T @ wls)
 
 
-def _identify_degenerate(w, X, Y, status, table, gmin) -> _Ident:
+def _identify_degenerate(loss_v: float, status: int, table: np.ndarray, gmin: float) -> _Ident:
     """Identify the limit by its loss value only (index sets are not defined under repeated ``s_i``)."""
-    res = Y - _end_to_end(w) @ X
-    loss_v = 0.5 * float(np.sum(res * res))
     j = int(np.argmin(np.abs(table - loss_v)))
     gap = float(np.min(np.diff(table))) if table.size > 1 else np.inf
     resolved = status == CONVERGED and abs(loss_v - table[j]) <= 1e-3 * gap
@@ -267,17 +270,18 @@ def _run_chunk(task: _Task) -> dict:
         if di not in cache:
             X, Y = _draw_data(dims, dss, task.data, task.n_samples, task.noise)
             if task.degenerate:  # Assumption 3 knowingly violated: reduce without check_data
-                red = reduce_data(X, Y)
+                summary, red, gap = None, reduce_data(X, Y), None
             else:
-                red = _check_and_reduce(X, Y, dims, allow_non_filling=True)[1]
+                summary, red, _, _ = _check_and_reduce(X, Y, dims, allow_non_filling=True)
+                gap = _min_gap(red.singular_values**2, red.constant, summary.r_max, len(dims) - 1, _MAX_SETS)
             r_opt = min(min(dims), dims[-1])
             wls, wopt = _optimum(X, Y, r_opt)
             s = red.singular_values
             gmin = red.constant + 0.5 * float(np.sum(s[r_opt:] ** 2))
-            table = _critical_table(s, red.constant, min(dims), 1e-9 * (1.0 + float(np.sum(s * s))))
+            table = _critical_table(s, red.constant, min(dims), len(dims) - 1, 1e-9 * (1.0 + float(np.sum(s * s))))
             if task.init == "invariant":
                 _check_invariant_data(X, Y)
-            cache[di] = (X, Y, wls, wopt, gmin, table)
+            cache[di] = (X, Y, wls, wopt, gmin, table, (summary, red, gap))
     inits = []
     for _, _, _, iss in task.trials:
         g = np.random.default_rng(iss)
@@ -304,23 +308,24 @@ def _run_chunk(task: _Task) -> dict:
     )
     out: dict[str, list] = {k: [] for k in ("resolved", "is_global", "index_set", "value", "loss", "d_ls", "d_opt")}
     for k, (di, _, _, _) in enumerate(task.trials):
-        X, Y, wls, wopt, gmin, table = cache[di]
+        X, Y, wls, wopt, gmin, table, (summary, red, gap) = cache[di]
         w = traj.trajectory_weights(k)
+        p = _end_to_end(w)
+        res = Y - p @ X
+        loss_v = 0.5 * float(np.sum(res * res))
         if task.degenerate:
-            ident = _identify_degenerate(w, X, Y, int(traj.status[k]), table, gmin)
+            ident = _identify_degenerate(loss_v, int(traj.status[k]), table, gmin)
         else:
-            lim = limit_critical_value(w, X, Y)
+            lim = _limit_critical_value(w, p, X, Y, summary, red, gap, _LIMIT_RTOL, _LIMIT_PTOL)
             ok = bool(lim.resolved and traj.status[k] == CONVERGED)
             ident = _Ident(
                 ok, bool(ok and lim.is_global_minimum), lim.index_set if ok else None, lim.value if ok else np.nan
             )
-        p = _end_to_end(w)
-        res = Y - p @ X
         out["resolved"].append(ident.resolved)
         out["is_global"].append(ident.is_global)
         out["index_set"].append(ident.index_set)
         out["value"].append(ident.value)
-        out["loss"].append(0.5 * float(np.sum(res * res)))
+        out["loss"].append(loss_v)
         out["d_ls"].append(float(np.linalg.norm((p - wls) @ X) / np.linalg.norm(wls @ X)))
         out["d_opt"].append(float(np.linalg.norm((p - wopt) @ X) / np.linalg.norm(wopt @ X)))
     out["status"] = list(traj.status)
