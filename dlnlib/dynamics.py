@@ -23,7 +23,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._validation import as_finite_array, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_weights_data, _check_xy, _gradient_from_e, _invariants_any, _prefix_products, _unflat
+from .model import _check_weights_data, _check_xy, _flat, _gradient_from_e, _invariants_any, _prefix_products, _unflat
 
 __all__ = [
     "BatchDescentResult",
@@ -66,6 +66,16 @@ class _Moments:
     wls: np.ndarray
     c0: np.ndarray
 
+    def batched(self) -> _Moments:
+        """With a leading batch axis (of length 1 for data shared by every trajectory)."""
+        if self.sxx.ndim == 3:
+            return self
+        return _Moments(self.sxx[None], self.wls[None], np.atleast_1d(self.c0))
+
+    def rows(self, idx) -> _Moments:
+        """The moments of trajectories ``idx`` (all of them share a batch of length 1)."""
+        return self if self.sxx.shape[0] == 1 else _Moments(self.sxx[idx], self.wls[idx], self.c0[idx])
+
 
 def _moments(X: np.ndarray, Y: np.ndarray) -> _Moments:
     sxx = X @ np.swapaxes(X, -1, -2)
@@ -100,11 +110,6 @@ def _batch_data(X, Y, k: int, dims: tuple[int, ...]) -> _Moments:
 # --------------------------------------------------------------------------- batched kernels
 
 
-def _flatten(ws: Sequence[np.ndarray]) -> np.ndarray:
-    k = ws[0].shape[0]
-    return np.concatenate([w.reshape(k, -1) for w in ws], axis=1)
-
-
 def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tuple[np.ndarray, np.ndarray]:
     """Flat gradients ``(K, P)`` and losses ``(K,)`` of K weight tuples (MATH.md §2)."""
     ws = _unflat(y, dims)
@@ -113,13 +118,13 @@ def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tup
     e = diff @ mom.sxx
     lossv = mom.c0 + 0.5 * np.einsum("kij,kij->k", diff, e)
     grads = _gradient_from_e(ws, e, prefix)
-    return _flatten(grads), lossv
+    return _flat(grads), lossv
 
 
 def _invariant_drift_batch(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
     """``max_i ||C_i(W) - C_i(W0)||_F / (1 + max_j ||W0_j||_F^2)`` per trajectory (Lemma 2.3)."""
     scale = 1.0 + max(np.sum(w * w, axis=(1, 2)).max() for w in ws0)
-    return _raw_drift(ws0, ws) / scale
+    return _raw_drift(_invariants_any(ws0), ws) / scale
 
 
 # Dormand–Prince 5(4) tableau (as in scipy.integrate.RK45)
@@ -376,9 +381,8 @@ def gradient_flow(
     t_max = check_positive(t_max, "t_max")
     gtol = _grad_tol_default(grad_tol)
     dims = dims_of(ws0)
-    mom = _moments(X, Y)
-    mom1 = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
-    y0 = _flatten([w[None] for w in ws0])[0]
+    mom1 = _moments(X, Y).batched()
+    y0 = _flat(ws0)
     t_eval = _check_t_eval(t_eval, t_max)
 
     def rhs(_t, y):
@@ -431,13 +435,9 @@ def gradient_flow(
 
 def _make_trajectory(ts, ys, ws0, dims, mom1, status, msg, nfev, store_weights) -> Trajectory:
     yb = np.ascontiguousarray(ys.T)  # (n_t, P)
-    g, lossv = _grad_loss_batch(yb, dims, _Moments(mom1.sxx, mom1.wls, mom1.c0))
+    g, lossv = _grad_loss_batch(yb, dims, mom1)
     wsb = _unflat(yb, dims)
-    ws0b = [np.broadcast_to(w[None], (yb.shape[0],) + w.shape) for w in ws0]
-    drift = np.zeros(yb.shape[0])
-    if len(ws0) > 1:
-        d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_any(wsb), _invariants_any(ws0b))]
-        drift = np.max(d, axis=0)
+    drift = _raw_drift(_invariants_any([w[None] for w in ws0]), wsb)
     final = [w[-1].copy() for w in wsb]
     weights = [[w[j].copy() for w in wsb] for j in range(yb.shape[0])] if store_weights else None
     return Trajectory(
@@ -514,21 +514,15 @@ def gradient_flow_batch(
     ws0 = as_weight_batch(weights0, "weights0")
     dims = dims_of(ws0)
     k = ws0[0].shape[0]
-    mom = _batch_data(X, Y, k, dims)
-    if mom.sxx.ndim == 2:
-        mom = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
+    mom = _batch_data(X, Y, k, dims).batched()
     t_max = check_positive(t_max, "t_max")
     rtol = check_positive(rtol, "rtol")
     atol = check_positive(atol, "atol")
     gtol = _grad_tol_default(grad_tol)
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     t_eval = _check_t_eval(t_eval, t_max)
-    shared = mom.sxx.shape[0] == 1
 
-    def sub(idx):
-        return mom if shared else _Moments(mom.sxx[idx], mom.wls[idx], mom.c0[idx])
-
-    y = _flatten(ws0).copy()
+    y = _flat(ws0)  # a new array: updated in place
     n_par = y.shape[1]
     f, lossv = _grad_loss_batch(y, dims, mom)
     f = -f
@@ -567,7 +561,7 @@ def gradient_flow_batch(
         hi = np.minimum(h[idx], target - ti)
         kk = ks[:, : idx.size]
         kk[0] = fi
-        mi = sub(idx)
+        mi = mom.rows(idx)
         for s in range(1, 6):
             ys = yi + hi[:, None] * np.tensordot(_A[s], kk[:s], axes=(0, 0))
             kk[s] = -_grad_loss_batch(ys, dims, mi)[0]
@@ -646,7 +640,7 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
     loss_rec = np.full((k, n_rec), np.nan)
     grad_rec = np.full((k, n_rec), np.nan)
     drift_rec = np.full((k, n_rec), np.nan)
-    ws0b = [np.asarray(w) for w in ws0]
+    c0 = _invariants_any(ws0)  # C_i(W(0)), (K, d_i, d_i)
     status = np.full(k, REACHED_T_MAX)
     done = np.zeros(k, dtype=np.int64)
     active = np.ones(k, dtype=bool)
@@ -660,7 +654,7 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
         loss_rec[rows, slot] = lossv[rows]
         grad_rec[rows, slot] = gn[rows]
         ws = _unflat(y[rows], dims)
-        drift_rec[rows, slot] = _raw_drift([w[rows] for w in ws0b], ws)
+        drift_rec[rows, slot] = _raw_drift([c[rows] for c in c0], ws)
         last_rec[rows] = slot
 
     record(0, np.arange(k))
@@ -671,7 +665,7 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
             if idx.size == 0:
                 break
             y_new = y[idx] - step[idx, None] * g[idx]
-            mi = mom if mom.sxx.shape[0] == 1 else _Moments(mom.sxx[idx], mom.wls[idx], mom.c0[idx])
+            mi = mom.rows(idx)
             g_new, l_new = _grad_loss_batch(y_new, dims, mi)
             bad = ~(np.isfinite(l_new) & np.all(np.isfinite(g_new), axis=1) & (l_new <= limit[idx]))
             good = idx[~bad]
@@ -699,10 +693,11 @@ def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_fa
     )
 
 
-def _raw_drift(ws0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
+def _raw_drift(c0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
+    """``max_i ||C_i(W) - C_i(W0)||_F`` per row of the batch ``ws``; ``c0 = C_i(W0)``, batched or of batch 1."""
     if len(ws) < 2:
         return np.zeros(ws[0].shape[0])
-    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_any(ws), _invariants_any(ws0))]
+    d = [np.linalg.norm(a - b, axis=(1, 2)) for a, b in zip(_invariants_any(ws), c0)]
     return np.max(d, axis=0)
 
 
@@ -779,11 +774,9 @@ def gradient_descent(
     _check_weights_data(ws0, X, Y)
     step, n_steps, gtol, record_every, dfac = _descent_args(step, n_steps, grad_tol, record_every, divergence_factor)
     dims = dims_of(ws0)
-    mom = _moments(X, Y)
-    mom1 = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
-    y = _flatten([w[None] for w in ws0])
+    ws0b = [w[None] for w in ws0]
     y, steps, lo, gr, dr, status, done, last = _descent_core(
-        y, dims, mom1, np.array([step]), n_steps, gtol, record_every, dfac, [w[None] for w in ws0]
+        _flat(ws0b), dims, _moments(X, Y).batched(), np.array([step]), n_steps, gtol, record_every, dfac, ws0b
     )
     n = int(last[0]) + 1
     st = int(status[0])
@@ -878,9 +871,7 @@ def gradient_descent_batch(
     ws0 = as_weight_batch(weights0, "weights0")
     dims = dims_of(ws0)
     k = ws0[0].shape[0]
-    mom = _batch_data(X, Y, k, dims)
-    if mom.sxx.ndim == 2:
-        mom = _Moments(mom.sxx[None], mom.wls[None], np.atleast_1d(mom.c0))
+    mom = _batch_data(X, Y, k, dims).batched()
     steps = as_finite_array(step, "step", ndim=(0, 1))
     if steps.ndim == 1 and steps.shape[0] != k:
         raise ValueError(f"step must be a scalar or have K={k} entries, got shape {steps.shape}")
@@ -889,7 +880,7 @@ def gradient_descent_batch(
     _, n_steps, gtol, record_every, dfac = _descent_args(1.0, n_steps, grad_tol, record_every, divergence_factor)
     step_b = np.broadcast_to(steps, (k,))
 
-    y = _flatten(ws0).copy()
+    y = _flat(ws0)  # a new array: updated in place
     y, st, lo, gr, dr, status, done, _ = _descent_core(y, dims, mom, step_b, n_steps, gtol, record_every, dfac, ws0)
     return BatchDescentResult(
         steps=st,

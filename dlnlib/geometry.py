@@ -31,7 +31,6 @@ import numpy as np
 
 from ._validation import as_rng, as_weights, check_positive, dims_of
 from .critical import _gradient_scale, inversion_number
-from .dynamics import _flatten
 from .hessian import _batched_gradient, inertia
 from .model import _check_dims, _check_weights_data, _check_xy, _flat, _unflat
 
@@ -217,7 +216,7 @@ class Projection:
 def _grad_batch(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
     """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (MATH.md §2)."""
     g = _batched_gradient(_unflat(y, dims), sxx, syx)
-    return _flatten(g)
+    return _flat(g)
 
 
 def _fd_jacobian(y: np.ndarray, dims, sxx, syx, h: float) -> np.ndarray:

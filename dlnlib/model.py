@@ -13,6 +13,7 @@ Linear Neural Networks*, Math. Control Relat. Fields 13(3), 2023 (arXiv:1811.035
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -162,8 +163,16 @@ def _end_to_end(ws: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _offsets(dims: Sequence[int]) -> np.ndarray:
-    """Start of each ``W_i`` in the flat parameter vector: ``[0, d_1 d_0, d_1 d_0 + d_2 d_1, ..., P]``."""
-    return np.concatenate([[0], np.cumsum([dims[i] * dims[i - 1] for i in range(1, len(dims))])]).astype(int)
+    """Start of each ``W_i`` in the flat parameter vector: ``[0, d_1 d_0, d_1 d_0 + d_2 d_1, ..., P]`` (read-only)."""
+    return _offsets_of(tuple(dims))
+
+
+@functools.lru_cache(maxsize=64)
+def _offsets_of(dims: tuple[int, ...]) -> np.ndarray:
+    # cached: _unflat runs at every gradient evaluation of the integrators
+    off = np.concatenate([[0], np.cumsum([dims[i] * dims[i - 1] for i in range(1, len(dims))])]).astype(int)
+    off.flags.writeable = False
+    return off
 
 
 def _unflat(x: np.ndarray, dims: Sequence[int]) -> list[np.ndarray]:
@@ -174,8 +183,12 @@ def _unflat(x: np.ndarray, dims: Sequence[int]) -> list[np.ndarray]:
 
 
 def _flat(ws: Sequence[np.ndarray]) -> np.ndarray:
-    """``concat(W_1.ravel(), ..., W_N.ravel())``: the parameter vector of length ``P`` (C order)."""
-    return np.concatenate([w.ravel() for w in ws])
+    """``concat(W_1.ravel(), ..., W_N.ravel())``: the parameter vector of length ``P`` (C order).
+
+    Leading batch axes are kept: ``W_i`` of shape ``(..., d_i, d_{i-1})`` give ``(..., P)``
+    (the inverse of :func:`_unflat`).
+    """
+    return np.concatenate([w.reshape(*w.shape[:-2], -1) for w in ws], axis=-1)
 
 
 def _invariants_any(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
