@@ -32,9 +32,8 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
-# All tests: library + CLI, nbval over every executed chapter, the built HTML in headless Chromium.
-test: book browser-deps
-	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py book/src
+# All tests: lint, library + CLI, nbval over every executed chapter, the built HTML in headless Chromium.
+test: lint book browser-deps
 	MPLBACKEND=agg DLN_FIGURES_DIR=$(CURDIR)/_build/nbval-figures \
 	  $(BIN)/python -m pytest tests book/chapters --nbval-lax --nbval-current-env -p no:cacheprovider
 

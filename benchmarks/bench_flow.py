@@ -21,17 +21,15 @@ Prints a table with the ratios and writes ``benchmarks/results/flow.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import best_time, write_results
 
 from dlnlib.dynamics import gradient_flow, gradient_flow_batch
 from dlnlib.experiments import make_data, ovf_experiment
@@ -48,27 +46,36 @@ def _batch(k: int, rng: np.random.Generator) -> list[np.ndarray]:
     return [np.stack([w[i] for w in ws]) for i in range(len(DIMS) - 1)]
 
 
+def _loop(w0: list[np.ndarray], X: np.ndarray, Y: np.ndarray, n: int, method: str) -> list[list[np.ndarray]]:
+    """Final weights of the first ``n`` trajectories of the batch ``w0``, one ``gradient_flow`` call each."""
+    return [
+        gradient_flow(
+            [w[j] for w in w0], X, Y, T_MAX, rtol=RTOL, atol=ATOL, grad_tol=None, method=method, t_eval=[T_MAX]
+        ).final_weights
+        for j in range(n)
+    ]
+
+
 def bench_flow(ks, loop_max: int) -> list[dict]:
     rng = np.random.default_rng(SEED)
     X, Y = make_data(DIMS, rng)
     rows = []
     for k in ks:
         w0 = _batch(k, rng)
-        t0 = time.perf_counter()
-        traj = gradient_flow_batch(w0, X, Y, T_MAX, rtol=RTOL, atol=ATOL, grad_tol=None, t_eval=np.array([0.0, T_MAX]))
-        t_batch = time.perf_counter() - t0
+        t_batch, traj = best_time(
+            lambda w0=w0: gradient_flow_batch(
+                w0, X, Y, T_MAX, rtol=RTOL, atol=ATOL, grad_tol=None, t_eval=np.array([0.0, T_MAX])
+            ),
+            1,
+        )
         n_loop = min(k, loop_max)
         per = {}
         finals = []
         for method in ("RK45", "DOP853"):
-            t0 = time.perf_counter()
-            for j in range(n_loop):
-                tr = gradient_flow(
-                    [w[j] for w in w0], X, Y, T_MAX, rtol=RTOL, atol=ATOL, grad_tol=None, method=method, t_eval=[T_MAX]
-                )
-                if method == "RK45":
-                    finals.append(tr.final_weights)
-            per[method] = (time.perf_counter() - t0) / n_loop
+            secs, ends = best_time(lambda w0=w0, n=n_loop, method=method: _loop(w0, X, Y, n, method), 1)
+            per[method] = secs / n_loop
+            if method == "RK45":
+                finals = ends
         # agreement of the batched and the solve_ivp RK45 endpoints (same scheme, same tolerances)
         diff = max(
             float(np.max(np.abs(traj.final_weights[i][j] - finals[j][i]))) for j in range(n_loop) for i in range(3)
@@ -96,17 +103,18 @@ def bench_flow(ks, loop_max: int) -> list[dict]:
     return rows
 
 
+def _ovf(procs: int, kw: dict):
+    if procs == 0:
+        return ovf_experiment(DIMS, **kw)
+    with ProcessPoolExecutor(procs) as ex:
+        return ovf_experiment(DIMS, executor=ex, **kw)
+
+
 def bench_ovf(n_data: int, n_inits: int) -> list[dict]:
     kw = {"n_data": n_data, "n_inits": n_inits, "rng": SEED, "t_max": 1e4, "chunk_size": 25, "progress": False}
     rows, ref = [], None
     for procs in (0, 1, 2):
-        t0 = time.perf_counter()
-        if procs == 0:
-            res = ovf_experiment(DIMS, **kw)
-        else:
-            with ProcessPoolExecutor(procs) as ex:
-                res = ovf_experiment(DIMS, executor=ex, **kw)
-        secs = time.perf_counter() - t0
+        secs, res = best_time(lambda procs=procs: _ovf(procs, kw), 1)
         ref = res if ref is None else ref
         same = bool(np.array_equal(res.final_loss, ref.final_loss) and np.array_equal(res.t_final, ref.t_final))
         rows.append({"processes": procs, "seconds": secs, "runs": res.n_trials, "identical_to_serial": same})
@@ -137,15 +145,8 @@ def main() -> None:
         "atol": ATOL,
         "flow": flow,
         "ovf_scaling": ovf,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
     }
-    path = Path(__file__).resolve().parent / "results" / "flow.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_results("flow", out, cpu_key="cpus")
 
 
 if __name__ == "__main__":

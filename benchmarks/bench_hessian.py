@@ -15,19 +15,18 @@ prints a table with the ratios and writes ``benchmarks/results/hessian.json``.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import best_time, write_results
+
 from dlnlib.hessian import hessian, hessian_fd
-from dlnlib.model import gradient, random_weights
+from dlnlib.model import _flat, _unflat, gradient, random_weights
 
 DEPTH = 4
 WIDTHS = (5, 10, 16, 22, 27, 35, 50)  # P = 4 d^2: 100 ... 10000
@@ -36,24 +35,13 @@ SAMPLES = 200
 SEED = 20240501
 
 
-def _best_time(fn, repeat: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def _fd_loop(ws, X, Y, eps: float = 1e-5) -> np.ndarray:
     """Reference: one pair of ``dlnlib.model.gradient`` calls per parameter."""
-    shapes = [w.shape for w in ws]
-    off = np.cumsum([0] + [w.size for w in ws])
-    flat = np.concatenate([w.ravel() for w in ws])
+    dims = (ws[0].shape[1], *(w.shape[0] for w in ws))
+    flat = _flat(ws)
 
     def grad(x):
-        parts = [x[a:b].reshape(s) for a, b, s in zip(off[:-1], off[1:], shapes, strict=True)]
-        return np.concatenate([g.ravel() for g in gradient(parts, X, Y)])
+        return _flat(gradient(_unflat(x, dims), X, Y))
 
     cols = []
     for k in range(flat.size):
@@ -74,17 +62,17 @@ def run() -> list[dict]:
         ws = random_weights(dims, rng)
         p = sum(w.size for w in ws)
         repeat = 3 if p <= 3000 else 2
-        t_h, h = _best_time(lambda ws=ws, X=X, Y=Y: hessian(ws, X, Y), repeat)
+        t_h, h = best_time(lambda ws=ws, X=X, Y=Y: hessian(ws, X, Y), repeat)
         row = {"dims": list(dims), "P": p, "t_hessian": t_h}
         if p <= FD_MAX_P:
-            t_fd, h_fd = _best_time(lambda ws=ws, X=X, Y=Y: hessian_fd(ws, X, Y), 1)
+            t_fd, h_fd = best_time(lambda ws=ws, X=X, Y=Y: hessian_fd(ws, X, Y), 1)
             row["t_fd"] = t_fd
             row["fd_rel_err"] = float(np.max(np.abs(h - h_fd)) / np.max(np.abs(h)))
             del h_fd
-            row["t_fd_loop"], _ = _best_time(lambda ws=ws, X=X, Y=Y: _fd_loop(ws, X, Y), 1)
+            row["t_fd_loop"], _ = best_time(lambda ws=ws, X=X, Y=Y: _fd_loop(ws, X, Y), 1)
         else:
             row["t_fd"] = row["t_fd_loop"] = row["fd_rel_err"] = None
-        t_eig, _ = _best_time(lambda h=h: np.linalg.eigvalsh(h), 3 if p <= 3000 else 1)
+        t_eig, _ = best_time(lambda h=h: np.linalg.eigvalsh(h), 3 if p <= 3000 else 1)
         row["t_eigvalsh"] = t_eig
         rows.append(row)
         del h
@@ -126,16 +114,9 @@ def main() -> None:
         "samples": SAMPLES,
         "seed": SEED,
         "fd_max_P": FD_MAX_P,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
         "rows": rows,
     }
-    path = Path(__file__).resolve().parent / "results" / "hessian.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_results("hessian", out)
 
 
 if __name__ == "__main__":

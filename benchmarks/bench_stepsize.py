@@ -15,16 +15,15 @@ It prints the ratios and writes ``benchmarks/results/stepsize.json``.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import best_time, write_results
 
 from dlnlib.dynamics import gradient_descent
 from dlnlib.model import random_weights
@@ -72,12 +71,8 @@ def main() -> None:
     print(f"Step-size benchmark ({os.cpu_count()} CPUs)")
     print(f"{'kernel':<34} {'vectorized s':>13} {'loop s':>9} {'ratio':>7}  agreement")
     for dims in [(5, 5, 5, 5), (5, 2, 2, 5)]:
-        t0 = time.perf_counter()
-        sample = step_size_bounds(dims, X, Y, SEED, N_NETWORKS, scale=SCALE)
-        t_vec = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ref = _bounds_loop(dims, X, Y, SEED, N_NETWORKS)
-        t_loop = time.perf_counter() - t0
+        t_vec, sample = best_time(lambda dims=dims: step_size_bounds(dims, X, Y, SEED, N_NETWORKS, scale=SCALE), 1)
+        t_loop, ref = best_time(lambda dims=dims: _bounds_loop(dims, X, Y, SEED, N_NETWORKS), 1)
         same_nan = bool(np.array_equal(np.isnan(ref), np.isnan(sample.eta)))
         ok = ~np.isnan(ref)
         rel = float(np.max(np.abs(sample.eta[ok] - ref[ok]) / ref[ok])) if ok.any() else 0.0
@@ -96,12 +91,10 @@ def main() -> None:
 
     dims = (5, 5, 5, 5)
     nets = [random_weights(dims, child, scale=SCALE) for child in np.random.default_rng(SEED + 1).spawn(N_DOUBLING)]
-    t0 = time.perf_counter()
-    batched = [first_diverging_step(ws, X, Y, eta0=ETA0, n_epochs=N_EPOCHS).first_diverging_step for ws in nets]
-    t_vec = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sequential = [_doubling_sequential(ws, X, Y, ETA0) for ws in nets]
-    t_loop = time.perf_counter() - t0
+    t_vec, batched = best_time(
+        lambda: [first_diverging_step(ws, X, Y, eta0=ETA0, n_epochs=N_EPOCHS).first_diverging_step for ws in nets], 1
+    )
+    t_loop, sequential = best_time(lambda: [_doubling_sequential(ws, X, Y, ETA0) for ws in nets], 1)
     agree = sum(a == b for a, b in zip(batched, sequential, strict=True))
     assert agree == N_DOUBLING, (batched, sequential)
     rows.append(
@@ -126,16 +119,9 @@ def main() -> None:
         ),
         "seed": SEED,
         "scale": SCALE,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
         "rows": rows,
     }
-    path = Path(__file__).resolve().parent / "results" / "stepsize.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_results("stepsize", out)
 
 
 if __name__ == "__main__":

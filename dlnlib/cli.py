@@ -27,12 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .plotting import repo_root
+from ._paths import EXECUTED_DIR, FIGURES_DIR, SOURCE_DIR, repo_root
 
 __all__ = ["ChapterSource", "find_chapter", "list_chapters", "main", "validate_parameters"]
-
-SOURCE_DIR = "book/src"
-EXECUTED_DIR = "book/chapters"
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,11 @@ def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
     SystemExit
         If ``key`` matches no chapter or several.
     """
-    chapters = list_chapters(root)
+    return _match(key, list_chapters(root))
+
+
+def _match(key: str, chapters: list[ChapterSource]) -> ChapterSource:
+    """The only chapter of ``chapters`` matching ``key`` (see :func:`find_chapter`)."""
     k = key.strip()
     if k.isdigit():
         k = f"ch{int(k):02d}"
@@ -225,7 +226,7 @@ def _execute(chapter: ChapterSource, out_nb: Path, params: dict[str, Any], figur
     except pm.PapermillExecutionError as exc:
         first_line = ""
         try:
-            cells = json.loads(out_nb.read_text())["cells"]
+            cells = _read_nb(out_nb)["cells"]
             cell = next(c for c in cells if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
             first_line = "".join(cell["source"]).strip().splitlines()[0]
         except (OSError, ValueError, IndexError, KeyError, StopIteration):
@@ -341,9 +342,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
     report_path = out_dir / "execution.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     code_hash = _code_hash(root)
-    chapters = list_chapters(root)
-    if args.only:
-        chapters = [find_chapter(k, root) for k in args.only]
+    all_chapters = list_chapters(root)
+    chapters = [_match(k, all_chapters) for k in args.only] if args.only else all_chapters
     failed = []
     for c in chapters:
         key = _cache_key(c, code_hash)
@@ -353,30 +353,22 @@ def cmd_execute(args: argparse.Namespace) -> int:
             print(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
             continue
         print(f"{c.name}: executing ...", flush=True)
+        base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
         try:
-            secs = _execute(c, out_nb, {}, root / "figures", progress=False)
+            secs = _execute(c, out_nb, {}, root / FIGURES_DIR, progress=False)
             report[c.name] = {
-                "cache_key": key,
+                **base,
                 "seconds": secs,
                 "status": "ok",
-                "parameters": c.defaults,
-                "title": c.title,
                 "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             }
             print(f"{c.name}: done in {secs:.1f} s")
         except RuntimeError as exc:
-            report[c.name] = {
-                "cache_key": key,
-                "seconds": float("nan"),
-                "status": "failed",
-                "error": str(exc),
-                "parameters": c.defaults,
-                "title": c.title,
-            }
+            report[c.name] = {**base, "seconds": float("nan"), "status": "failed", "error": str(exc)}
             failed.append(c.name)
             print(f"error: {exc}", file=sys.stderr)
         report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    names = {c.name for c in list_chapters(root)}
+    names = {c.name for c in all_chapters}
     report = {k: v for k, v in report.items() if k in names}
     report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     write_execution_report(report, out_dir / "execution.md")

@@ -31,6 +31,8 @@ import matplotlib
 matplotlib.use(os.environ.get("MPLBACKEND", "agg"))
 import matplotlib.pyplot as plt
 
+from ._paths import figures_dir, repo_root
+
 __all__ = ["HOUSE_STYLE", "Chapter", "figures_dir", "provenance", "repo_root", "spoken_list", "widths_label"]
 
 HOUSE_STYLE: dict[str, Any] = {
@@ -49,30 +51,6 @@ HOUSE_STYLE: dict[str, Any] = {
     "svg.hashsalt": "dln-companion",  # deterministic SVG ids
     "pdf.compression": 6,
 }
-
-
-def repo_root() -> Path:
-    """The repository root (the folder holding ``_config.yml`` next to ``dlnlib/``).
-
-    Returns
-    -------
-    pathlib.Path
-        The parent of the package folder if it holds ``_config.yml``, else the working directory.
-    """
-    here = Path(__file__).resolve().parent.parent
-    return here if (here / "_config.yml").exists() else Path.cwd()
-
-
-def figures_dir() -> Path:
-    """The folder where chapters save their figures.
-
-    Returns
-    -------
-    pathlib.Path
-        ``$DLN_FIGURES_DIR`` if set, else ``<repository root>/figures``.
-    """
-    env = os.environ.get("DLN_FIGURES_DIR")
-    return Path(env) if env else repo_root() / "figures"
 
 
 def _git_commit() -> str:

@@ -12,7 +12,9 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["figure_entries", "write_execution_report", "write_figures_page"]
+from ._paths import EXECUTED_DIR, FIGURES_DIR
+
+__all__ = ["figure_entries", "glued_text", "write_execution_report", "write_figures_page"]
 
 _GLUE_FIG = re.compile(
     r"```\{glue:figure\}\s+(?P<key>\S+)\s*\n(?P<opts>(?::[\w-]+:[^\n]*\n)*)\s*(?P<caption>.*?)```",
@@ -35,9 +37,9 @@ def figure_entries(root: Path) -> list[dict]:
         ``chapter``, ``name`` and ``provenance`` (the JSON sidecar, or ``None`` if missing).
     """
     entries = []
-    for nb_path in sorted((root / "book" / "chapters").glob("ch*.ipynb")):
+    for nb_path in sorted((root / EXECUTED_DIR).glob("ch*.ipynb")):
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
-        glued = _glued_text(nb)
+        glued = glued_text(nb)
         for cell in nb["cells"]:
             if cell["cell_type"] != "markdown":
                 continue
@@ -45,7 +47,7 @@ def figure_entries(root: Path) -> list[dict]:
                 key = m["key"]
                 opts = dict(re.findall(r":([\w-]+):\s*(.*)", m["opts"]))
                 chapter, _, name = key.partition("-")
-                side = root / "figures" / chapter / f"{name}.json"
+                side = root / FIGURES_DIR / chapter / f"{name}.json"
                 prov = json.loads(side.read_text()) if side.exists() else None
                 entries.append(
                     {
@@ -60,8 +62,20 @@ def figure_entries(root: Path) -> list[dict]:
     return entries
 
 
-def _glued_text(nb: dict) -> dict[str, str]:
-    """Plain-text values glued in an executed notebook (myst-nb's ``scrapbook`` metadata)."""
+def glued_text(nb: dict) -> dict[str, str]:
+    """Plain-text values glued in an executed notebook (myst-nb's ``scrapbook`` metadata).
+
+    Parameters
+    ----------
+    nb : dict
+        The executed notebook, as parsed JSON or an ``nbformat`` notebook node.
+
+    Returns
+    -------
+    dict of str to str
+        The ``text/plain`` representation of each glued value, by glue key (values glued
+        without a plain-text representation are left out).
+    """
     out = {}
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
@@ -107,7 +121,7 @@ def write_figures_page(root: Path, out: Path) -> None:
     out : pathlib.Path
         Output markdown file.
     """
-    rel = Path(os.path.relpath(root / "figures", out.parent))
+    rel = Path(os.path.relpath(root / FIGURES_DIR, out.parent))
     lines = [
         "(figures-page)=",
         "# Figures",

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from dlnlib import cli
+from dlnlib.report import figure_entries, glued_text
 
 pytestmark = pytest.mark.book
 
@@ -27,20 +28,8 @@ def executed(root):
 
 
 @pytest.fixture(scope="module")
-def html(root):
-    folder = root / "_build" / "html"
-    assert (folder / "index.html").exists(), "_build/html missing: run `make book` first"
-    return folder
-
-
-def _glued(nb):
-    keys = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            meta = out.get("metadata", {}).get("scrapbook", {})
-            if meta:
-                keys[meta["name"]] = out.get("data", {}).get(meta.get("mime_prefix", "") + "text/plain")
-    return keys
+def entries(root):
+    return figure_entries(root)
 
 
 def test_every_chapter_is_in_the_toc(root):
@@ -61,12 +50,12 @@ def test_every_chapter_states_a_glued_verdict(executed):
         first = nb.cells[0].source
         assert "**Paper:**" in first and "**Verdict:**" in first, f"{name}: first cell must state paper and verdict"
         assert f"{name}-verdict" in first, f"{name}: the verdict must be glued"
-        assert f"{name}-verdict" in _glued(nb), f"{name}: verdict key never glued"
+        assert f"{name}-verdict" in glued_text(nb), f"{name}: verdict key never glued"
 
 
 def test_every_glue_reference_is_defined(executed):
     for name, nb in executed.items():
-        glued = _glued(nb)
+        glued = glued_text(nb)
         text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         refs = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
         refs |= set(re.findall(r"```\{glue:figure\}\s+(\S+)", text))
@@ -74,10 +63,8 @@ def test_every_glue_reference_is_defined(executed):
         assert not missing, f"{name}: glue keys referenced but not glued: {sorted(missing)}"
 
 
-def test_every_figure_has_label_caption_files_and_provenance(root, executed):
-    from dlnlib.report import figure_entries
-
-    entries = figure_entries(root)
+def test_every_figure_has_label_caption_files_and_provenance(root, executed, entries):
+    defaults = {c.name: c.defaults for c in cli.list_chapters(root)}
     assert entries, "no figures found"
     assert {e["chapter"] for e in entries} == set(executed), "every chapter should have at least one figure"
     for e in entries:
@@ -86,16 +73,14 @@ def test_every_figure_has_label_caption_files_and_provenance(root, executed):
         prov = e["provenance"]
         assert prov is not None, f"{e['key']}: figure not saved"
         assert prov["chapter"] == e["chapter"] and prov["git_commit"] and prov["date"]
-        assert prov["parameters"] == json.loads(json.dumps(cli.find_chapter(e["chapter"], root).defaults))
+        assert prov["parameters"] == json.loads(json.dumps(defaults[e["chapter"]]))
         for ext in ("pdf", "png", "svg"):
             assert (root / "figures" / e["chapter"] / f"{e['name']}.{ext}").stat().st_size > 1000
 
 
-def test_figures_page_lists_every_figure(root, html):
-    from dlnlib.report import figure_entries
-
+def test_figures_page_lists_every_figure(html, entries):
     page = (html / "book" / "chapters" / "figures.html").read_text()
-    for e in figure_entries(root):
+    for e in entries:
         assert f"{e['chapter']}/{e['name']}.pdf" in page, e["key"]
 
 

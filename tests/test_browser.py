@@ -33,9 +33,7 @@ CHROME_FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def server(root):
-    html = root / "_build" / "html"
-    assert (html / "index.html").exists(), "_build/html missing: run `make book` first"
+def server(html):
     handler = functools.partial(_QuietHandler, directory=str(html))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -111,50 +109,52 @@ def _wait_for_mathjax(driver):
         pass
 
 
+def _render_problems(driver, page):
+    """Math not typeset or in error, images not loaded, unresolved references on the open page."""
+    problems = []
+    n_math = driver.execute_script("return document.querySelectorAll('.math').length")
+    n_typeset = driver.execute_script("return document.querySelectorAll('mjx-container').length")
+    n_errors = driver.execute_script("return document.querySelectorAll('mjx-merror, .MathJax_Error').length")
+    raw_tex = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container'))"
+        ".map(e => e.textContent.slice(0, 60))"
+    )
+    if n_math and n_typeset < n_math:
+        problems.append(f"{page}: {n_typeset} typeset of {n_math} math elements; raw: {raw_tex[:3]}")
+    if n_errors:
+        problems.append(f"{page}: {n_errors} MathJax errors")
+    broken_imgs = driver.execute_script(
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
+    if broken_imgs:
+        problems.append(f"{page}: images not loaded: {broken_imgs}")
+    bad_refs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('span.xref, .problematic, a.reference.internal'))"
+        ".filter(a => a.classList.contains('problematic') || (a.tagName === 'SPAN' && a.closest('a') === null))"
+        ".map(a => a.textContent)"
+    )
+    if bad_refs:
+        problems.append(f"{page}: unresolved references: {bad_refs[:5]}")
+    return problems
+
+
 def test_pages_render_math_images_links_without_console_errors(root, server, driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     shots = root / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     problems = []
     for page in _pages(root):
         driver.get(f"{server}/{page}")
-        if page == "index.html":  # a redirect to the root document: follow it, then check the console
-            from selenium.webdriver.support.ui import WebDriverWait
-
+        if page == "index.html":  # a redirect to the root document: follow it, then check only the console
             WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("intro.html"))
-            _wait_for_mathjax(driver)
-            severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-            if severe:
-                problems.append(f"{page}: console errors: {severe[:3]}")
-            continue
         _wait_for_mathjax(driver)
-        n_math = driver.execute_script("return document.querySelectorAll('.math, span.math, div.math').length")
-        n_typeset = driver.execute_script("return document.querySelectorAll('mjx-container').length")
-        n_errors = driver.execute_script("return document.querySelectorAll('mjx-merror, .MathJax_Error').length")
-        raw_tex = driver.execute_script(
-            "return Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container'))"
-            ".map(e => e.textContent.slice(0, 60))"
-        )
-        if n_math and n_typeset < n_math:
-            problems.append(f"{page}: {n_typeset} typeset of {n_math} math elements; raw: {raw_tex[:3]}")
-        if n_errors:
-            problems.append(f"{page}: {n_errors} MathJax errors")
-        broken_imgs = driver.execute_script(
-            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
-        )
-        if broken_imgs:
-            problems.append(f"{page}: images not loaded: {broken_imgs}")
-        bad_refs = driver.execute_script(
-            "return Array.from(document.querySelectorAll('span.xref, .problematic, a.reference.internal'))"
-            ".filter(a => a.classList.contains('problematic') || (a.tagName === 'SPAN' && a.closest('a') === null))"
-            ".map(a => a.textContent)"
-        )
-        if bad_refs:
-            problems.append(f"{page}: unresolved references: {bad_refs[:5]}")
+        if page != "index.html":
+            problems += _render_problems(driver, page)
         severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         if severe:
             problems.append(f"{page}: console errors: {severe[:3]}")
         if page.startswith("book/chapters/ch"):
-            Path(shots).mkdir(exist_ok=True)
             driver.save_screenshot(str(shots / (Path(page).stem + ".png")))
     assert not problems, "\n".join(problems)
 
@@ -168,7 +168,7 @@ def test_site_root_serves_favicon(server):
         assert resp.read(4) == b"\x00\x00\x01\x00"  # ICO magic
 
 
-def test_internal_links_resolve(root, server, driver):
+def test_internal_links_resolve(root, html, server, driver):
     missing = set()
     for page in _pages(root)[1:]:
         driver.get(f"{server}/{page}")
@@ -178,7 +178,7 @@ def test_internal_links_resolve(root, server, driver):
         )
         for h in hrefs:
             target = h.split("#")[0].removeprefix(server + "/")
-            if target and not (root / "_build" / "html" / target).exists():
+            if target and not (html / target).exists():
                 missing.add((page, target))
     assert not missing, sorted(missing)[:10]
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dlnlib import cli
+from dlnlib.report import glued_text
 
 
 def test_list_shows_every_chapter_with_defaults(capsys):
@@ -91,13 +92,8 @@ def test_run_writes_a_new_folder_per_run_with_figures_and_provenance(tmp_path):
 
 
 def _glued(path):
-    nb = nbformat.read(path, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            scrap = o.get("metadata", {}).get("scrapbook")
-            if scrap and not scrap["name"].endswith("-reduction"):
-                out[scrap["name"]] = o["data"][scrap["mime_prefix"] + "text/plain"]
+    glued = glued_text(nbformat.read(path, as_version=4))
+    out = {k: v for k, v in glued.items() if not k.endswith("-reduction")}
     assert len(out) > 5
     return out
 
