@@ -425,10 +425,17 @@ def is_filling(dims) -> bool:
     return min(d) == min(d[0], d[-1])
 
 
-def _rank_and_bases(A: np.ndarray, rank_tol: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _rank_and_bases(A: np.ndarray, rank_tol: float) -> tuple[int, np.ndarray, np.ndarray]:
     u, s, vt = np.linalg.svd(A)
     k = int(np.sum(s > rank_tol * max(1.0, float(s[0]) if s.size else 0.0)))
-    return k, u[:, :k], s, vt[:k].T
+    return k, u[:, :k], vt[:k].T
+
+
+def _end_to_end_and_grad_norm(ws: list[np.ndarray], ell) -> tuple[np.ndarray, np.ndarray, float]:
+    """``A = W_{N:1}``, ``G = ℓ'(A)`` and ``||∇L||_F`` of ``L = ℓ ∘ μ`` (trusted input)."""
+    A = _end_to_end(ws)
+    G = ell.grad(A)
+    return A, G, float(np.linalg.norm(_flat(_gradient_from_e(ws, G))))
 
 
 def classify_pure_spurious(
@@ -484,16 +491,14 @@ def classify_pure_spurious(
     ws = _validated(weights, ell)
     tol = check_positive(tol, "tol")
     rank_tol = check_positive(rank_tol, "rank_tol")
-    A = _end_to_end(ws)
-    G = ell.grad(A)
-    gnorm = float(np.linalg.norm(_flat(_gradient_from_e(ws, G))))
+    A, G, gnorm = _end_to_end_and_grad_norm(ws, ell)
     if gnorm > tol:
         raise ValueError(
             f"pure/spurious is defined for critical points of L = ell(W_N...W_1) only; "
             f"expected ||grad L||_F <= tol = {tol:g}, got {gnorm:.3e}"
         )
     r_max = min(dims_of(ws))
-    k, U, _, V = _rank_and_bases(A, rank_tol)
+    k, U, V = _rank_and_bases(A, rank_tol)
     if k >= r_max:
         tangent_part = U @ (U.T @ G) + (G @ V) @ V.T - U @ (U.T @ G @ V) @ V.T
     else:
@@ -608,9 +613,7 @@ def certify_local_minimum(weights: Sequence, ell: EndToEndLoss, *, tol: float = 
     """
     ws = _validated(weights, ell)
     tol = check_positive(tol, "tol")
-    A = _end_to_end(ws)
-    G = ell.grad(A)
-    gnorm = float(np.linalg.norm(_flat(_gradient_from_e(ws, G))))
+    A, _, gnorm = _end_to_end_and_grad_norm(ws, ell)
     H = _hessian_trusted(ws, ell)
     eigs = np.linalg.eigvalsh(H)
     eig_tol = tol * max(1.0, float(np.max(np.abs(eigs))))
@@ -823,5 +826,5 @@ def local_minima_search(
         final_values=finals_a,
         certified=ok,
         n_uncertified=int(np.sum(~ok)),
-        filling=min(d) == min(d[0], d[-1]),
+        filling=is_filling(d),
     )

@@ -33,8 +33,8 @@ import numpy as np
 from ._validation import as_finite_array, as_rng, as_weights, check_positive
 from .dynamics import DIVERGED, gradient_descent_batch
 from .losses import EndToEndLoss
-from .model import _check_dims, _check_weights_data, _check_xy, end_to_end, gradient, loss, random_weights
-from .stepsize import _check_variant, _data_norms, _m_value, balancedness, step_size_bound
+from .model import _check_dims, _check_weights_data, _check_xy, _gradient_from_e, _prefix_products, random_weights
+from .stepsize import _check_variant, _eta_or_nan
 
 __all__ = [
     "DivergenceSample",
@@ -162,17 +162,24 @@ def bounds_or_nan(networks: Sequence, X, Y, *, m_variant: str = "corrected") -> 
     ndarray of shape (n,)
         The bound ``η`` of each network, NaN where the hypothesis fails.
     """
+    return _bounds_or_nan(networks, X, Y, m_variant)[0]
+
+
+def _bounds_or_nan(
+    networks: Sequence, X, Y, m_variant: str
+) -> tuple[np.ndarray, list[list[np.ndarray]], np.ndarray, np.ndarray]:
+    """:func:`bounds_or_nan` and the checked inputs: ``(eta, weight lists, Xs, Ys)`` (``Xs``, ``Ys`` per network)."""
     m_variant = _check_variant(m_variant)
     Xs, Ys = _per_network_data(X, Y, len(networks))
     out = np.full(len(networks), np.nan)
+    nets = []
     for j, ws in enumerate(networks):
         ws = as_weights(ws, "networks[j]")
-        n = len(ws)
-        smin, _, _, norm_y = _data_norms(Xs[j], Ys[j])
-        M = _m_value(loss(ws, Xs[j], Ys[j]), norm_y, smin, m_variant)
-        if balancedness(ws) < M ** (2.0 / n) / (n * (n + 1) ** 2):  # alpha < 1 for the default delta
-            out[j] = step_size_bound(ws, Xs[j], Ys[j], m_variant=m_variant).eta
-    return out
+        Xj, Yj = _check_xy(Xs[j], Ys[j])
+        _check_weights_data(ws, Xj, Yj)
+        out[j] = _eta_or_nan(ws, Xj, Yj, m_variant)
+        nets.append(ws)
+    return out, nets, Xs, Ys
 
 
 @dataclass(frozen=True)
@@ -253,14 +260,13 @@ def first_diverging_steps(
     n_epochs = check_positive(n_epochs, "n_epochs", integer=True)
     max_doublings = check_positive(max_doublings, "max_doublings", integer=True)
     factor = check_positive(factor, "factor")
-    eta = bounds_or_nan(networks, X, Y, m_variant=m_variant)
-    Xs, Ys = _per_network_data(X, Y, len(networks))
+    eta, checked, Xs, Ys = _bounds_or_nan(networks, X, Y, m_variant)
     n_cand = max_doublings + 1
     first = np.full(len(networks), np.nan)
     kk = np.full(len(networks), -1, dtype=int)
     idx = np.flatnonzero(np.isfinite(eta))
     if idx.size:
-        nets = [as_weights(networks[j]) for j in idx]
+        nets = [checked[j] for j in idx]
         batch = [np.repeat(np.stack([net[i] for net in nets]), n_cand, axis=0) for i in range(len(nets[0]))]
         steps = (factor * eta[idx])[:, None] * 2.0 ** np.arange(n_cand)[None, :]
         res = gradient_descent_batch(
@@ -314,10 +320,15 @@ def descent_end_to_end_norms(weights0: Sequence, X, Y, step: float, n_steps: int
     losses = np.empty(n_steps + 1)
     norms = np.empty(n_steps + 1)
     for k in range(n_steps + 1):
-        losses[k] = loss(ws, X, Y)
-        norms[k] = np.linalg.norm(end_to_end(ws), 2)
+        if k and not all(np.isfinite(w).all() for w in ws):
+            as_weights(ws)  # GD blew up: raise the error of the public loss (non-finite weights)
+        pre = _prefix_products(ws)
+        P = pre[-1]  # W_{N:1}
+        r = Y - P @ X
+        losses[k] = 0.5 * float(np.sum(r * r))
+        norms[k] = np.linalg.norm(P, 2)
         if k < n_steps:
-            ws = [w - step * gw for w, gw in zip(ws, gradient(ws, X, Y))]
+            ws = [w - step * gw for w, gw in zip(ws, _gradient_from_e(ws, (-r) @ X.T, pre))]
     return losses, norms
 
 

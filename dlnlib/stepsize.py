@@ -49,7 +49,7 @@ import numpy as np
 
 from ._validation import as_rng, as_weights, check_positive
 from .dynamics import CONVERGED, DIVERGED, gradient_descent_batch
-from .model import _chain, _check_dims, _check_weights_data, _check_xy, random_weights
+from .model import _check_dims, _check_weights_data, _check_xy, _end_to_end, _invariants_any, random_weights
 
 __all__ = [
     "DoublingResult",
@@ -70,7 +70,7 @@ M_VARIANTS = ("corrected", "report")
 def _balancedness_trusted(ws: Sequence[np.ndarray]) -> float:
     if len(ws) < 2:
         return 0.0
-    return max(float(np.linalg.norm(ws[j + 1].T @ ws[j + 1] - ws[j] @ ws[j].T, ord=2)) for j in range(len(ws) - 1))
+    return max(float(np.linalg.norm(c, ord=2)) for c in _invariants_any(ws))
 
 
 def balancedness(weights: Sequence) -> float:
@@ -182,6 +182,11 @@ def _m_value(loss0, norm_y, smin, m_variant):
     return np.sqrt(2.0 * res + norm_y) / smin
 
 
+def _default_delta(M, n: int):
+    """The student report's default ``δ = M^{2/N} / (N (N+1)^2)`` (its eq. (30)), also for arrays of ``M``."""
+    return M ** (2.0 / n) / (n * (n + 1) ** 2)
+
+
 def _bound_pieces(M, delta, alpha, loss0, n, norm_x, norm_xyt):
     k = M ** (2.0 / n) + (n + 1) ** 2 * delta
     b = 2.0 * np.e * n * k ** (n - 1) * norm_x**2 + np.sqrt(np.e) * n * k ** (n / 2.0 - 1.0) * norm_xyt
@@ -193,6 +198,35 @@ def _check_variant(m_variant: str) -> str:
     if m_variant not in M_VARIANTS:
         raise ValueError(f"m_variant must be one of {M_VARIANTS}, got {m_variant!r}")
     return m_variant
+
+
+def _nrt_inputs(ws: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, m_variant: str) -> tuple[float, ...]:
+    """``(σ_min(X), ||X||_2, ||X Y^T||_2, ||Y||_2, L(W(0)), M, balancedness)`` for trusted input.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not of full row rank (:func:`_data_norms`).
+    """
+    smin, norm_x, norm_xyt, norm_y = _data_norms(X, Y)
+    r = Y - _end_to_end(ws) @ X
+    loss0 = 0.5 * float(np.sum(r * r))
+    M = float(_m_value(loss0, norm_y, smin, m_variant))
+    return smin, norm_x, norm_xyt, norm_y, loss0, M, _balancedness_trusted(ws)
+
+
+def _eta_or_nan(ws: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, m_variant: str) -> float:
+    """:attr:`StepSizeBound.eta` of :func:`step_size_bound` with the defaults, NaN where ``α >= 1``.
+
+    Trusted input (weights, ``X``, ``Y`` and ``m_variant`` already checked); the same numbers as
+    :func:`step_size_bound`, computed once.
+    """
+    n = len(ws)
+    _, norm_x, norm_xyt, _, loss0, M, bal = _nrt_inputs(ws, X, Y, m_variant)
+    delta = _default_delta(M, n)
+    if not bal < delta:  # alpha = bal / delta >= 1 (or delta = 0): the hypothesis fails
+        return float("nan")
+    return float(_bound_pieces(M, delta, bal / delta, loss0, n, norm_x, norm_xyt)[0])
 
 
 def step_size_bound(
@@ -248,13 +282,9 @@ def step_size_bound(
     _check_weights_data(ws, X, Y)
     m_variant = _check_variant(m_variant)
     n = len(ws)
-    smin, norm_x, norm_xyt, norm_y = _data_norms(X, Y)
-    r = Y - _chain(ws, n, 1, X.shape[0]) @ X
-    loss0 = 0.5 * float(np.sum(r * r))
-    M = float(_m_value(loss0, norm_y, smin, m_variant))
-    bal = _balancedness_trusted(ws)
+    smin, norm_x, norm_xyt, norm_y, loss0, M, bal = _nrt_inputs(ws, X, Y, m_variant)
     if delta is None:
-        delta = M ** (2.0 / n) / (n * (n + 1) ** 2)
+        delta = _default_delta(M, n)
         if not delta > 0:
             raise ValueError(
                 f"the default delta = M^(2/N) / (N (N+1)^2) of the student report's eq. (30) is {delta:g}: "
@@ -305,6 +335,12 @@ def step_size_bound(
 
 
 # --------------------------------------------------------------------------- many networks
+
+
+def _batch_losses(ws: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``L`` (with the 1/2) of each network of a batch ``W_i`` of shape ``(K, d_i, d_{i-1})``: shape ``(K,)``."""
+    r = Y - _end_to_end(ws) @ X
+    return 0.5 * np.einsum("kij,kij->k", r, r)
 
 
 @dataclass(frozen=True)
@@ -409,18 +445,14 @@ def step_size_bounds(
     nets = [random_weights(d, child, scale=scale) for child in g.spawn(n_networks)]
     ws = [np.stack([net[i] for net in nets]) for i in range(n)]  # (K, d_i, d_{i-1})
     smin, norm_x, norm_xyt, norm_y = _data_norms(X, Y)
-    prod = ws[0]
-    for w in ws[1:]:
-        prod = w @ prod
-    r = Y - prod @ X
-    loss0 = 0.5 * np.einsum("kij,kij->k", r, r)
+    loss0 = _batch_losses(ws, X, Y)
     if n > 1:
-        cs = [np.swapaxes(ws[j + 1], 1, 2) @ ws[j + 1] - ws[j] @ np.swapaxes(ws[j], 1, 2) for j in range(n - 1)]
+        cs = _invariants_any(ws)
         bal = np.max([np.abs(np.linalg.eigvalsh(c)).max(axis=1) for c in cs], axis=0)  # C_j symmetric
     else:
         bal = np.zeros(n_networks)
     M = _m_value(loss0, norm_y, smin, m_variant)
-    delta = M ** (2.0 / n) / (n * (n + 1) ** 2)
+    delta = _default_delta(M, n)
     alpha = bal / delta
     valid = alpha < 1.0
     eta, _, _ = _bound_pieces(M, delta, alpha, loss0, n, norm_x, norm_xyt)
@@ -441,7 +473,7 @@ def step_size_bounds(
 
 # --------------------------------------------------------------------------- doubling experiment
 
-STEP_STATUS = ("converged", "not_diverged", "diverged")
+STEP_STATUS = ("converged", "not_diverged", "diverged")  #: the statuses of :class:`DoublingResult`, in this order
 
 
 @dataclass(frozen=True)
@@ -553,15 +585,9 @@ def first_diverging_step(
         batch, X, Y, steps, n_epochs, grad_tol=grad_tol, record_every=n_epochs, divergence_factor=divergence_factor
     )
     # loss of the last finite iterate (a diverged run stops before its first non-finite step)
-    fw = res.final_weights
-    prod = fw[0]
-    for w in fw[1:]:
-        prod = w @ prod
-    r = Y[None] - prod @ X
-    final_loss = 0.5 * np.einsum("kij,kij->k", r, r)
-    status = tuple(
-        "diverged" if s == DIVERGED else ("converged" if s == CONVERGED else "not_diverged") for s in res.status
-    )
+    final_loss = _batch_losses(res.final_weights, X, Y)
+    converged, not_diverged, diverged = STEP_STATUS
+    status = tuple(diverged if s == DIVERGED else (converged if s == CONVERGED else not_diverged) for s in res.status)
     div = np.flatnonzero(res.status == DIVERGED)
     k = int(div[0]) if div.size else None
     return DoublingResult(

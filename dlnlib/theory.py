@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_finite_array, as_rng, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_dims, _invariants_any, gradient
+from .model import _check_dims, _end_to_end, _invariants_any, gradient
 
 __all__ = [
     "DecayRates",
@@ -56,10 +56,6 @@ def _weights_any(weights, name: str = "weights") -> tuple[list[np.ndarray], bool
     if ndim == 3:
         return as_weight_batch(weights, name), True
     return as_weights(weights, name), False
-
-
-def _t(a: np.ndarray) -> np.ndarray:
-    return np.swapaxes(a, -1, -2)
 
 
 def _scalar_or_array(a: np.ndarray, batched: bool):
@@ -408,9 +404,19 @@ def prop2_rate(weights0: Sequence, *, rtol: float = 1e-12) -> Prop2Rate:
     """
     ws = as_weights(weights0, "weights0")
     rtol = check_positive(rtol, "rtol")
+    return _prop2(ws, rtol)
+
+
+def _pyramidal(d: Sequence[int]) -> bool:
+    """Whether the widths ``(d_0, ..., d_N)`` satisfy ``d_N <= d_{N-1} <= ... <= d_1``."""
+    return all(d[i] <= d[i - 1] for i in range(2, len(d)))
+
+
+def _prop2(ws: list[np.ndarray], rtol: float) -> Prop2Rate:
+    """:func:`prop2_rate` for trusted input (weights and ``rtol`` already checked)."""
     d = dims_of(ws)
     n = len(ws)
-    pyramidal = all(d[i] <= d[i - 1] for i in range(2, n + 1))
+    pyramidal = _pyramidal(d)
     cs = _invariants_any(ws)
     scale = max([1.0] + [float(np.linalg.norm(c, 2)) for c in cs])
     factors, n_pos, required = [], [], []
@@ -477,12 +483,14 @@ def remark4_weights(dims, rng, *, scales, max_tries: int = 1000) -> list[np.ndar
     sc = as_finite_array(scales, "scales", ndim=1)
     if sc.shape[0] != n or np.any(sc <= 0):
         raise ValueError(f"scales must be {n} positive numbers (one per layer), got {list(scales)!r}")
-    if not all(d[i] <= d[i - 1] for i in range(2, n + 1)):
+    if not _pyramidal(d):
         raise ValueError(f"Proposition 2 needs pyramidal widths d_N <= ... <= d_1, got {d}")
     max_tries = check_positive(max_tries, "max_tries", integer=True)
     for _ in range(max_tries):
         ws = [g.standard_normal((d[i], d[i - 1])) * (sc[i - 1] / np.sqrt(d[i - 1])) for i in range(1, n + 1)]
-        if prop2_rate(ws).hypothesis_holds:
+        if not all(np.isfinite(w).all() for w in ws):
+            as_weights(ws, "weights0")  # a draw overflowed (huge scales): the error of prop2_rate
+        if _prop2(ws, 1e-12).hypothesis_holds:  # the default rtol of prop2_rate
             return ws
     raise ValueError(
         f"no draw out of {max_tries} satisfied the hypothesis of Proposition 2 with scales {list(sc)}; "
@@ -587,6 +595,11 @@ def lemma24_sandwich(weights: Sequence) -> Lemma24Sandwich:
     ``||W_{N:1}||_F^2 >= p_N >= ∏_k (ρ/r - Σ_{j<k} c_j^-)_+``.
     """
     ws, _ = _weights_any(weights)
+    return _sandwich(ws)
+
+
+def _sandwich(ws: list[np.ndarray]) -> Lemma24Sandwich:
+    """:func:`lemma24_sandwich` for trusted (single or batched) weights."""
     d = dims_of(ws)
     n = len(ws)
     batch = ws[0].shape[:-2]
@@ -652,14 +665,12 @@ def lemma24_terms(weights: Sequence) -> Lemma24Terms:
     d = dims_of(ws)
     n = len(ws)
     r = min(d[0], d[1])
-    prod = ws[0]
-    for w in ws[1:]:
-        prod = w @ prod
+    prod = _end_to_end(ws)
     rho = np.sum(ws[0] ** 2, axis=(-2, -1))
     e2e = np.sum(prod**2, axis=(-2, -1))
     sv2 = np.linalg.svd(ws[0], compute_uv=False) ** 2
     principal = np.sum(sv2**n, axis=-1)
-    sw = lemma24_sandwich(ws)
+    sw = _sandwich(ws)
 
     def f(a):
         return _scalar_or_array(a, batched)
