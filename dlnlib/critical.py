@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_rng, as_weights, dims_of
+from ._validation import as_rng, dims_of
 from .model import (
     DataSummary,
     Reduction,
     _chain,
     _check_and_reduce,
-    _check_weights_data,
-    _check_xy,
+    _check_problem,
     _end_to_end,
     _gradient_from_e,
     reduce_data,
@@ -659,9 +658,7 @@ def limit_critical_value(
         Invalid weights or data (Assumptions 1-3 of [CLC]; non-filling widths allowed).
     """
     weights = getattr(trajectory_or_weights, "final_weights", trajectory_or_weights)
-    ws = as_weights(weights)
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     for name, tol in (("rtol", rtol), ("ptol", ptol)):
         if not (np.isfinite(tol) and tol > 0):
             raise ValueError(f"{name} must be a finite positive number, got {tol!r}")

@@ -22,8 +22,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._validation import as_finite_array, as_weight_batch, as_weights, check_positive, dims_of
-from .model import _check_weights_data, _check_xy, _flat, _gradient_from_e, _invariants_any, _prefix_products, _unflat
+from ._validation import as_finite_array, as_weight_batch, check_positive, dims_of
+from .model import (
+    _check_problem,
+    _flat,
+    _gradient_from_e,
+    _invariants_any,
+    _prefix_products,
+    _unflat,
+)
 
 __all__ = [
     "BatchDescentResult",
@@ -375,9 +382,7 @@ def gradient_flow(
     by Lemma 2.3 the invariants ``C_i`` are constant, so ``invariant_drift`` measures the
     integration error (MATH.md §4-§5).
     """
-    ws0 = as_weights(weights0, "weights0")
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws0, X, Y)
+    ws0, X, Y = _check_problem(weights0, X, Y, "weights0")
     t_max = check_positive(t_max, "t_max")
     gtol = _grad_tol_default(grad_tol)
     dims = dims_of(ws0)
@@ -769,9 +774,7 @@ def gradient_descent(
     One step changes the invariants by exactly ``η² (G_{i+1}^T G_{i+1} - G_i G_i^T)``
     (MATH.md §4), so the drift is O(η²) per step and O(η) over a fixed time horizon.
     """
-    ws0 = as_weights(weights0, "weights0")
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws0, X, Y)
+    ws0, X, Y = _check_problem(weights0, X, Y, "weights0")
     step, n_steps, gtol, record_every, dfac = _descent_args(step, n_steps, grad_tol, record_every, divergence_factor)
     dims = dims_of(ws0)
     ws0b = [w[None] for w in ws0]

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_rng, as_weights, check_positive, dims_of
+from ._validation import as_rng, check_positive, dims_of
 from .critical import _gradient_scale, inversion_number
-from .hessian import _batched_gradient, inertia
-from .model import _check_dims, _check_weights_data, _check_xy, _flat, _unflat
+from .hessian import _assemble, _grad_batch, _hessian_scale, _inertia_from_eigs
+from .model import _check_dims, _check_problem, _flat, _unflat
 
 __all__ = [
     "NormalHyperbolicity",
@@ -213,12 +213,6 @@ class Projection:
     codimension: int
 
 
-def _grad_batch(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
-    """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (MATH.md §2)."""
-    g = _batched_gradient(_unflat(y, dims), sxx, syx)
-    return _flat(g)
-
-
 def _fd_jacobian(y: np.ndarray, dims, sxx, syx, h: float) -> np.ndarray:
     """Jacobians of the gradient map by central differences, ``y`` of shape ``(K, P)`` -> ``(K, P, P)``.
 
@@ -273,9 +267,7 @@ def _newton(y0: np.ndarray, dims, sxx, syx, codim: int, gtol: float, max_iter: i
 
 
 def _setup(weights, X, Y):
-    ws = as_weights(weights)
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     return ws, dims_of(ws), X @ X.T, Y @ X.T
 
 
@@ -564,11 +556,11 @@ def stable_unstable_dimensions(weights: Sequence, X, Y, *, tol: float | None = N
     NormalHyperbolicity
         Dimensions, eigenvalues and eigenvectors.
     """
-    from .hessian import hessian
-
-    ws, _, _, _ = _setup(weights, X, Y)
-    inert = inertia(ws, X, Y, tol=tol)
-    evals, evecs = np.linalg.eigh(hessian(ws, X, Y))
+    ws, _, sxx, syx = _setup(weights, X, Y)
+    h = _assemble(ws, sxx, syx)
+    # the counts from eigvalsh, exactly as inertia() computes them; eigh only for the eigenvectors
+    inert = _inertia_from_eigs(np.linalg.eigvalsh(h), tol, _hessian_scale(ws, sxx, syx))
+    evals, evecs = np.linalg.eigh(h)
     return NormalHyperbolicity(
         n_unstable=inert.n_neg,
         n_stable=inert.n_pos,

@@ -36,8 +36,8 @@ from .critical import _gradient_scale, _norm2, _reduced_product, identify_index_
 from .model import (
     _chain,
     _check_and_reduce,
-    _check_weights_data,
-    _check_xy,
+    _check_problem,
+    _flat,
     _gradient_from_e,
     _offsets,
     _prefix_products,
@@ -76,13 +76,6 @@ def _products(ws: Sequence[np.ndarray]) -> _Products:
     for w in reversed(ws):
         suf.append(suf[-1] @ w)
     return _Products(pre=pre, suf=suf[::-1])
-
-
-def _validated(weights, X, Y) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    ws = as_weights(weights)
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
-    return ws, X, Y
 
 
 def _residual_moment(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
@@ -167,7 +160,7 @@ def hessian(weights: Sequence, X, Y) -> np.ndarray:
     through ``X X^T`` and ``Y X^T``. ``P = 10^4`` assembles in about a second (see
     ``benchmarks/bench_hessian.py``).
     """
-    ws, X, Y = _validated(weights, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     return _assemble(ws, X @ X.T, Y @ X.T)
 
 
@@ -226,7 +219,7 @@ def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.n
     ndarray of shape (P,) or list of ndarray
         ``∇²L(W) v``, in the same form as ``v``.
     """
-    ws, X, Y = _validated(weights, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     flat_in = isinstance(v, np.ndarray) or not isinstance(v, Sequence)
     vs = _as_direction(v, ws)
     out = _hvp(ws, vs, X @ X.T, Y @ X.T)
@@ -237,6 +230,11 @@ def _batched_gradient(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) ->
     """Gradient for a batch of weights ``(K, d_i, d_{i-1})`` (moments only)."""
     prefix = _prefix_products(ws)
     return _gradient_from_e(ws, prefix[-1] @ sxx - syx, prefix)
+
+
+def _grad_batch(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
+    """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (MATH.md §2)."""
+    return _flat(_batched_gradient(_unflat(y, dims), sxx, syx))
 
 
 def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) -> np.ndarray:
@@ -265,25 +263,20 @@ def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) 
     ValueError
         Invalid weights, data or parameters.
     """
-    ws, X, Y = _validated(weights, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a finite positive number, got {eps!r}")
     sxx, syx = X @ X.T, Y @ X.T
-    off = _offsets(dims_of(ws))
-    n_par = int(off[-1])
-    flat = np.concatenate([w.ravel() for w in ws])
+    dims = dims_of(ws)
+    flat = _flat(ws)
+    n_par = flat.size
     cols = []
     for start in range(0, n_par, chunk):
         idx = np.arange(start, min(start + chunk, n_par))
         pert = np.zeros((idx.size, n_par))
         pert[np.arange(idx.size), idx] = eps
-        diffs = []
-        for sign in (1.0, -1.0):
-            batch = flat[None, :] + sign * pert
-            wb = [batch[:, off[k] : off[k + 1]].reshape(-1, *w.shape) for k, w in enumerate(ws)]
-            g = _batched_gradient(wb, sxx, syx)
-            diffs.append(np.concatenate([gi.reshape(idx.size, -1) for gi in g], axis=1))
-        cols.append((diffs[0] - diffs[1]) / (2 * eps))
+        plus, minus = (_grad_batch(flat[None, :] + sign * pert, dims, sxx, syx) for sign in (1.0, -1.0))
+        cols.append((plus - minus) / (2 * eps))
     h = np.concatenate(cols, axis=0).T
     return 0.5 * (h + h.T)
 
@@ -402,7 +395,7 @@ def inertia(weights: Sequence, X, Y, *, tol: float | None = None) -> Inertia:
     Inertia
         Counts, tolerance, gap and eigenvalues.
     """
-    ws, X, Y = _validated(weights, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     sxx, syx = X @ X.T, Y @ X.T
     eigs = np.linalg.eigvalsh(_assemble(ws, sxx, syx))
     return _inertia_from_eigs(eigs, tol, _hessian_scale(ws, sxx, syx))
@@ -446,7 +439,7 @@ def pairing_criterion(
     tuple of int or None
         The first pair ``(h, k)`` (1-based), or ``None`` when there is no such pair.
     """
-    ws, X, Y = _validated(weights, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     prod = _products(ws)
     e_t = _residual_moment(prod, X @ X.T, Y @ X.T).T
     n = len(ws)
@@ -535,7 +528,7 @@ def classification(
     RuntimeError
         Theory and Hessian disagree, or a critical point matches no index set.
     """
-    ws, X, Y = _validated(weights, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     for name, val in (("gtol", gtol), ("ptol", ptol), ("rank_tol", rank_tol), ("zero_tol", zero_tol)):
         if val is not None and not (np.isfinite(val) and val > 0):
             raise ValueError(f"{name} must be a finite positive number, got {val!r}")

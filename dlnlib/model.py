@@ -110,6 +110,14 @@ def _check_xy(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return X, Y
 
 
+def _check_problem(weights, X, Y, name: str = "weights") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Validated ``(weights, X, Y)`` of one problem: each checked alone, then against each other."""
+    ws = as_weights(weights, name)
+    X, Y = _check_xy(X, Y)
+    _check_weights_data(ws, X, Y)
+    return ws, X, Y
+
+
 def _check_weights_data(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> None:
     if ws[0].shape[1] != X.shape[0]:
         raise ValueError(
@@ -150,9 +158,7 @@ def loss(weights: Sequence, X, Y) -> float:
     >>> dlnlib.loss([np.eye(2), 2 * np.eye(2)], X, Y)
     1.0
     """
-    ws = as_weights(weights)
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     r = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
     return 0.5 * float(np.sum(r * r))
 
@@ -248,9 +254,7 @@ def gradient(weights: Sequence, X, Y) -> list[np.ndarray]:
     ValueError
         If the shapes of ``weights``, ``X`` and ``Y`` are inconsistent or entries are not finite.
     """
-    ws = as_weights(weights)
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights, X, Y)
     e = (_chain(ws, len(ws), 1, X.shape[0]) @ X - Y) @ X.T
     return _gradient_from_e(ws, e)
 

@@ -33,7 +33,13 @@ import numpy as np
 from ._validation import as_finite_array, as_rng, as_weights, check_positive
 from .dynamics import DIVERGED, gradient_descent_batch
 from .losses import EndToEndLoss
-from .model import _check_dims, _check_weights_data, _check_xy, _gradient_from_e, _prefix_products, random_weights
+from .model import (
+    _check_dims,
+    _check_problem,
+    _gradient_from_e,
+    _prefix_products,
+    random_weights,
+)
 from .stepsize import _check_variant, _eta_or_nan
 
 __all__ = [
@@ -174,9 +180,7 @@ def _bounds_or_nan(
     out = np.full(len(networks), np.nan)
     nets = []
     for j, ws in enumerate(networks):
-        ws = as_weights(ws, "networks[j]")
-        Xj, Yj = _check_xy(Xs[j], Ys[j])
-        _check_weights_data(ws, Xj, Yj)
+        ws, Xj, Yj = _check_problem(ws, Xs[j], Ys[j], "networks[j]")
         out[j] = _eta_or_nan(ws, Xj, Yj, m_variant)
         nets.append(ws)
     return out, nets, Xs, Ys
@@ -312,9 +316,7 @@ def descent_end_to_end_norms(weights0: Sequence, X, Y, step: float, n_steps: int
     losses, norms : ndarray of shape (n_steps + 1,)
         ``L(W(k))`` and ``||W_{N:1}(k)||_2``.
     """
-    ws = as_weights(weights0, "weights0")
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights0, X, Y, "weights0")
     step = check_positive(step, "step")
     n_steps = check_positive(n_steps, "n_steps", integer=True)
     losses = np.empty(n_steps + 1)

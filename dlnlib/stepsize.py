@@ -49,7 +49,14 @@ import numpy as np
 
 from ._validation import as_rng, as_weights, check_positive
 from .dynamics import CONVERGED, DIVERGED, gradient_descent_batch
-from .model import _check_dims, _check_weights_data, _check_xy, _end_to_end, _invariants_any, random_weights
+from .model import (
+    _check_dims,
+    _check_problem,
+    _check_xy,
+    _end_to_end,
+    _invariants_any,
+    random_weights,
+)
 
 __all__ = [
     "DoublingResult",
@@ -277,9 +284,7 @@ def step_size_bound(
     ``L(W(k))`` is non-increasing under the bound, so ``||W_{N:1}(k)||_2 <= M`` (corrected ``M``)
     along the iteration; the tests check this on the report's 5x5, ``N = 3`` instance.
     """
-    ws = as_weights(weights0, "weights0")
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights0, X, Y, "weights0")
     m_variant = _check_variant(m_variant)
     n = len(ws)
     smin, norm_x, norm_xyt, norm_y, loss0, M, bal = _nrt_inputs(ws, X, Y, m_variant)
@@ -571,9 +576,7 @@ def first_diverging_step(
     ValueError
         Invalid weights, data or parameters.
     """
-    ws = as_weights(weights0, "weights0")
-    X, Y = _check_xy(X, Y)
-    _check_weights_data(ws, X, Y)
+    ws, X, Y = _check_problem(weights0, X, Y, "weights0")
     eta0 = check_positive(eta0, "eta0")
     n_epochs = check_positive(n_epochs, "n_epochs", integer=True)
     if isinstance(max_doublings, bool) or not isinstance(max_doublings, (int, np.integer)) or max_doublings < 0:
