@@ -36,7 +36,9 @@ from .model import (
     _check_and_reduce,
     _check_problem,
     _end_to_end,
-    _gradient_from_e,
+    _norm2,
+    _products,
+    _relative_gradient,
     reduce_data,
 )
 
@@ -372,10 +374,6 @@ def _complement_violation(blocks: list[np.ndarray], sigma_tilde: np.ndarray) -> 
     return worst, where
 
 
-def _norm2(a: np.ndarray) -> float:
-    return float(np.linalg.norm(a, 2)) if a.size else 0.0
-
-
 def _reduced_critical_point(
     s: np.ndarray, dims: tuple[int, ...], S: tuple[int, ...], blocks: list[np.ndarray]
 ) -> list[np.ndarray]:
@@ -402,33 +400,6 @@ def _reduced_critical_point(
     last[order_out, :] = ws[-1]
     ws[-1] = last
     return ws
-
-
-def _relative_gradient(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
-    """``||∇L|| / scale`` with the scale of :func:`_gradient_scale` (0 when both vanish)."""
-    e = (_chain(ws, len(ws), 1, X.shape[0]) @ X - Y) @ X.T
-    g = _gradient_from_e(ws, e)
-    num = float(np.sqrt(sum(float(np.sum(gi * gi)) for gi in g)))
-    den = _gradient_scale(ws, X @ X.T, Y @ X.T)
-    return num / den if den > 0 else (0.0 if num == 0 else np.inf)
-
-
-def _gradient_scale(ws: Sequence[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> float:
-    """Size of the gradient without cancellations: ``sqrt(sum_i (||W_{N:i+1}|| ||W_{i-1:1}|| e_scale)^2)``.
-
-    ``e_scale = ||W_{N:1}|| ||Σ_XX|| + ||Σ_YX||`` bounds ``||(W_{N:1} X - Y) X^T||`` (spectral norms).
-    """
-    n = len(ws)
-    pre = [np.eye(ws[0].shape[1])]
-    for w in ws:
-        pre.append(w @ pre[-1])
-    suf = [np.eye(ws[-1].shape[0])]
-    for w in reversed(ws):
-        suf.append(suf[-1] @ w)
-    suf = suf[::-1]  # suf[i] = W_{N:i+1}, i = 0..N
-    e_scale = _norm2(pre[-1]) * _norm2(sxx) + _norm2(syx)
-    terms = [(_norm2(suf[i]) * _norm2(pre[i - 1]) * e_scale) ** 2 for i in range(1, n + 1)]
-    return float(np.sqrt(sum(terms)))
 
 
 def critical_point(
@@ -524,7 +495,7 @@ def _critical_point(summary: DataSummary, red: Reduction, X, Y, S, rng, compleme
         gs = [np.eye(d[0])] + [_well_conditioned(g, d[h]) for h in range(1, len(d) - 1)] + [np.eye(d[-1])]
         ws = [gs[h] @ ws[h - 1] @ np.linalg.inv(gs[h - 1]) for h in range(1, len(d))]
     out = red.from_reduced(ws)
-    rel = _relative_gradient(out, X, Y)
+    rel = _relative_gradient(_products(out), X @ X.T, Y @ X.T)
     if rel > 1e-8:
         raise RuntimeError(f"constructed point for S={S} is not critical: relative gradient {rel:.2e} (a bug)")
     return out

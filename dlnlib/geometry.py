@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_rng, check_positive, dims_of
-from .critical import _gradient_scale, inversion_number
+from .critical import inversion_number
 from .hessian import _assemble, _grad_batch, _hessian_scale, _inertia_from_eigs
-from .model import _check_dims, _check_problem, _flat, _unflat
+from .model import _check_dims, _check_problem, _flat, _gradient_scale, _norm2, _products, _unflat
 
 __all__ = [
     "NormalHyperbolicity",
@@ -230,7 +230,8 @@ def _rel_grad(y: np.ndarray, dims, sxx, syx) -> tuple[np.ndarray, np.ndarray]:
     """Gradients ``(K, P)`` and relative gradient norms ``(K,)`` at flat weights ``(K, P)``."""
     g = _grad_batch(y, dims, sxx, syx)
     wsb = _unflat(y, dims)
-    scale = np.array([_gradient_scale([w[k] for w in wsb], sxx, syx) for k in range(y.shape[0])])
+    n_sxx, n_syx = _norm2(sxx), _norm2(syx)  # once per call, not once per point
+    scale = np.array([_gradient_scale(_products([w[k] for w in wsb]), n_sxx, n_syx) for k in range(y.shape[0])])
     gn = np.linalg.norm(g, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(scale > 0, gn / np.where(scale > 0, scale, 1.0), np.where(gn == 0, 0.0, np.inf))

@@ -32,15 +32,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_finite_array, as_weights, dims_of
-from .critical import _gradient_scale, _norm2, _reduced_product, identify_index_set, inversion_number
+from .critical import _reduced_product, identify_index_set, inversion_number
 from .model import (
     _chain,
     _check_and_reduce,
     _check_problem,
     _flat,
     _gradient_from_e,
+    _norm2,
     _offsets,
     _prefix_products,
+    _Products,
+    _products,
+    _relative_gradient,
+    _residual_moment,
     _unflat,
 )
 
@@ -60,27 +65,6 @@ KINDS = ("global_minimum", "strict_saddle", "non_strict_saddle", "not_critical")
 
 
 # --------------------------------------------------------------------------- shared pieces
-
-
-@dataclass(frozen=True)
-class _Products:
-    """Prefix ``pre[i] = W_{i:1}`` (i = 0..N) and suffix ``suf[i] = W_{N:i+1}`` (i = 0..N) products."""
-
-    pre: list[np.ndarray]
-    suf: list[np.ndarray]
-
-
-def _products(ws: Sequence[np.ndarray]) -> _Products:
-    pre = _prefix_products(ws)
-    suf = [np.eye(ws[-1].shape[0])]
-    for w in reversed(ws):
-        suf.append(suf[-1] @ w)
-    return _Products(pre=pre, suf=suf[::-1])
-
-
-def _residual_moment(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
-    """``E = (W_{N:1} X - Y) X^T = W_{N:1} Σ_XX - Σ_YX`` of shape ``(d_y, d_x)``."""
-    return prod.pre[-1] @ sxx - syx
 
 
 # --------------------------------------------------------------------------- Hessian
@@ -535,11 +519,7 @@ def classification(
     summary, red, _, _ = _check_and_reduce(X, Y, dims_of(ws), allow_non_filling=True)
     sxx, syx = X @ X.T, Y @ X.T
     prod = _products(ws)
-    e = _residual_moment(prod, sxx, syx)
-    grads = [prod.suf[i].T @ e @ prod.pre[i - 1].T for i in range(1, len(ws) + 1)]
-    gnorm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
-    scale = _gradient_scale(ws, sxx, syx)
-    g_rel = gnorm / scale if scale > 0 else (0.0 if gnorm == 0 else np.inf)
+    g_rel = _relative_gradient(prod, sxx, syx)
     if g_rel > gtol:
         return Classification(kind="not_critical", gradient_norm=g_rel, rule=f"relative gradient {g_rel:.2e} > gtol")
     S, perr = identify_index_set(_reduced_product(ws, red), red.singular_values)

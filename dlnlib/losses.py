@@ -33,8 +33,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
-from .hessian import _products, _second_order_block
-from .model import _check_dims, _end_to_end, _flat, _gradient_from_e, _offsets, _unflat, random_weights
+from .hessian import _second_order_block
+from .model import _check_dims, _end_to_end, _flat, _gradient_from_e, _offsets, _products, _unflat, random_weights
 
 __all__ = [
     "EndToEndLoss",

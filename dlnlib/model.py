@@ -210,6 +210,57 @@ def _prefix_products(ws: Sequence[np.ndarray]) -> list[np.ndarray]:
     return prefix
 
 
+@dataclass(frozen=True)
+class _Products:
+    """Prefix ``pre[i] = W_{i:1}`` (i = 0..N) and suffix ``suf[i] = W_{N:i+1}`` (i = 0..N) products."""
+
+    pre: list[np.ndarray]
+    suf: list[np.ndarray]
+
+
+def _products(ws: Sequence[np.ndarray]) -> _Products:
+    pre = _prefix_products(ws)
+    suf = [np.eye(ws[-1].shape[0])]
+    for w in reversed(ws):
+        suf.append(suf[-1] @ w)
+    return _Products(pre=pre, suf=suf[::-1])
+
+
+def _residual_moment(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
+    """``E = (W_{N:1} X - Y) X^T = W_{N:1} Σ_XX - Σ_YX`` of shape ``(d_y, d_x)``."""
+    return prod.pre[-1] @ sxx - syx
+
+
+def _norm2(a: np.ndarray) -> float:
+    """Spectral norm (0 for an empty matrix)."""
+    return float(np.linalg.norm(a, 2)) if a.size else 0.0
+
+
+def _gradient_scale(prod: _Products, norm_sxx: float, norm_syx: float) -> float:
+    """Size of the gradient without cancellations: ``sqrt(sum_i (||W_{N:i+1}|| ||W_{i-1:1}|| e_scale)^2)``.
+
+    ``e_scale = ||W_{N:1}|| ||Σ_XX|| + ||Σ_YX||`` bounds ``||(W_{N:1} X - Y) X^T||`` (spectral norms,
+    ``norm_sxx = ||Σ_XX||``, ``norm_syx = ||Σ_YX||``).
+    """
+    n = len(prod.pre) - 1
+    e_scale = _norm2(prod.pre[-1]) * norm_sxx + norm_syx
+    terms = [(_norm2(prod.suf[i]) * _norm2(prod.pre[i - 1]) * e_scale) ** 2 for i in range(1, n + 1)]
+    return float(np.sqrt(sum(terms)))
+
+
+def _relative_gradient(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> float:
+    """``||∇L|| / scale`` with the scale of :func:`_gradient_scale` (0 when both vanish; MATH.md §2).
+
+    The criticality test of :func:`dlnlib.critical.critical_point` and :func:`dlnlib.hessian.classification`.
+    """
+    e = _residual_moment(prod, sxx, syx)
+    n = len(prod.pre) - 1
+    grads = [prod.suf[i].T @ e @ prod.pre[i - 1].T for i in range(1, n + 1)]
+    gnorm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+    scale = _gradient_scale(prod, _norm2(sxx), _norm2(syx))
+    return gnorm / scale if scale > 0 else (0.0 if gnorm == 0 else np.inf)
+
+
 def _gradient_from_e(
     ws: Sequence[np.ndarray], e: np.ndarray, prefix: list[np.ndarray] | None = None
 ) -> list[np.ndarray]:
