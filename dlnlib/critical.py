@@ -36,6 +36,7 @@ from .model import (
     _check_and_reduce,
     _check_problem,
     _end_to_end,
+    _loss_at,
     _norm2,
     _products,
     _relative_gradient,
@@ -659,8 +660,7 @@ def _limit_critical_value(
     s = red.singular_values
     S, perr = identify_index_set(_reduced_product(ws, red), s)
     value = red.constant + 0.5 * float(np.sum(np.delete(s, list(S)) ** 2))
-    res = Y - product @ X
-    loss_value = 0.5 * float(np.sum(res * res))
+    loss_value = _loss_at(product, X, Y)
     distance = abs(loss_value - value) / gap if gap > 0 else np.inf
     top = S == tuple(range(len(S)))
     checks = []

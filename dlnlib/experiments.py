@@ -40,7 +40,7 @@ from .critical import (
     _value_from_mask,
 )
 from .dynamics import CONVERGED, gradient_flow_batch
-from .model import _check_and_reduce, _check_dims, _end_to_end, random_weights, reduce_data
+from .model import _check_and_reduce, _check_dims, _end_to_end, _loss_at, random_weights, reduce_data
 
 __all__ = ["DATA_KINDS", "OVFResult", "make_data", "ovf_experiment", "wilson_interval"]
 
@@ -311,8 +311,7 @@ def _run_chunk(task: _Task) -> dict:
         X, Y, wls, wopt, gmin, table, (summary, red, gap) = cache[di]
         w = traj.trajectory_weights(k)
         p = _end_to_end(w)
-        res = Y - p @ X
-        loss_v = 0.5 * float(np.sum(res * res))
+        loss_v = _loss_at(p, X, Y)
         if task.degenerate:
             ident = _identify_degenerate(loss_v, int(traj.status[k]), table, gmin)
         else:

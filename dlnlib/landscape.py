@@ -40,8 +40,8 @@ from .critical import (
     _normalize_index_set,
     inversion_number,
 )
-from .hessian import classification
-from .model import _chain, _check_and_reduce, _check_xy, least_squares
+from .hessian import _numerical_rank, classification
+from .model import _chain, _check_and_reduce, _check_xy, _end_to_end, _loss_at, least_squares
 
 __all__ = [
     "EscapeTimes",
@@ -518,9 +518,7 @@ def middle_rank(weights: Sequence, *, rank_tol: float = 1e-8) -> int:
     n = len(ws)
     if n < 2:
         raise ValueError("middle_rank needs depth N >= 2")
-    m = _chain(ws, n - 1, 2, ws[0].shape[0])
-    sv = np.linalg.svd(m, compute_uv=False)
-    return int(np.sum(sv > rank_tol * sv[0])) if sv.size and sv[0] > 0 else 0
+    return _numerical_rank(_chain(ws, n - 1, 2, ws[0].shape[0]), rank_tol)
 
 
 def inertia_row(weights: Sequence, X, Y) -> InertiaRow:
@@ -554,11 +552,10 @@ def inertia_row(weights: Sequence, X, Y) -> InertiaRow:
     if c.kind == "not_critical":
         raise ValueError(f"inertia_row needs a critical point; relative gradient {c.gradient_norm:.2e}")
     X, Y = _check_xy(X, Y)
-    res = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
     inert = c.inertia
     return InertiaRow(
         index_set=c.index_set,
-        value=0.5 * float(np.sum(res * res)),
+        value=_loss_at(_end_to_end(ws), X, Y),
         rank=len(c.index_set),
         middle_rank=middle_rank(ws) if len(ws) >= 2 else 0,
         inertia=inert.as_tuple(),

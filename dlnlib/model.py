@@ -159,7 +159,12 @@ def loss(weights: Sequence, X, Y) -> float:
     1.0
     """
     ws, X, Y = _check_problem(weights, X, Y)
-    r = Y - _chain(ws, len(ws), 1, X.shape[0]) @ X
+    return _loss_at(_end_to_end(ws), X, Y)
+
+
+def _loss_at(product: np.ndarray, X: np.ndarray, Y: np.ndarray) -> float:
+    """``1/2 ||Y - P X||_F^2`` for the end-to-end map ``P = W_{N:1}`` (trusted input)."""
+    r = Y - product @ X
     return 0.5 * float(np.sum(r * r))
 
 

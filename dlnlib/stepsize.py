@@ -55,6 +55,7 @@ from .model import (
     _check_xy,
     _end_to_end,
     _invariants_any,
+    _loss_at,
     random_weights,
 )
 
@@ -216,8 +217,7 @@ def _nrt_inputs(ws: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, m_varian
         If ``X`` is not of full row rank (:func:`_data_norms`).
     """
     smin, norm_x, norm_xyt, norm_y = _data_norms(X, Y)
-    r = Y - _end_to_end(ws) @ X
-    loss0 = 0.5 * float(np.sum(r * r))
+    loss0 = _loss_at(_end_to_end(ws), X, Y)
     M = float(_m_value(loss0, norm_y, smin, m_variant))
     return smin, norm_x, norm_xyt, norm_y, loss0, M, _balancedness_trusted(ws)
 
