@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,16 @@ import matplotlib.pyplot as plt
 
 from ._paths import figures_dir, repo_root
 
-__all__ = ["HOUSE_STYLE", "Chapter", "figures_dir", "provenance", "repo_root", "spoken_list", "widths_label"]
+__all__ = [
+    "HOUSE_STYLE",
+    "Chapter",
+    "figures_dir",
+    "ledger_slug",
+    "provenance",
+    "repo_root",
+    "spoken_list",
+    "widths_label",
+]
 
 HOUSE_STYLE: dict[str, Any] = {
     "figure.figsize": (6.4, 3.6),
@@ -157,6 +167,22 @@ def spoken_list(items: Sequence[Any], fmt: str = "{}") -> str:
     if not words:
         raise ValueError("spoken_list needs at least one item")
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def ledger_slug(result: str) -> str:
+    """Glue-key slug of a result's name: ``"Lemma 3.2 (ii)"`` -> ``"lemma-3-2-ii"``.
+
+    Parameters
+    ----------
+    result : str
+        The paper's name for a numbered result.
+
+    Returns
+    -------
+    str
+        Lower-case letters and digits joined by single hyphens.
+    """
+    return "-".join(re.findall(r"[a-z0-9]+", result.lower()))
 
 
 class _Text:
@@ -286,6 +312,66 @@ class Chapter:
         shown = _Text(fmt.format(value)) if fmt is not None else value
         self._glue(f"{self.name}-{key}", shown)
         return value
+
+    def record(
+        self,
+        result: str,
+        *,
+        ok: bool,
+        figure: Any = None,
+        fmt: str = "{:.3g}",
+        kind: str = "verified",
+        section: str | None = None,
+        how: str = "",
+    ) -> bool:
+        """Record the outcome of this chapter's check of a numbered result, for the Results ledger.
+
+        The record is glued (not displayed) under ``"<chapter>-ledger-<slug>"`` as JSON text, where
+        ``slug`` is :func:`ledger_slug` of ``result``; the ledger collects the records of every
+        executed chapter at build time.
+
+        Parameters
+        ----------
+        result : str
+            The paper's name for the result, e.g. ``"Lemma 2.3"``, ``"Lemma 3.2 (ii)"``, ``"Figure 4"``.
+        ok : bool
+            Keyword-only. Whether the check the chapter computed passed.
+        figure : float, str or None, optional
+            Keyword-only. The measured number (an error, a rate, a bound), or ``None``.
+        fmt : str, optional
+            Keyword-only. Format of a numeric ``figure``.
+        kind : {"verified", "illustrated"}, optional
+            Keyword-only. What a passing check shows: a numerical verification, or an illustration.
+        section : str or None, optional
+            Keyword-only. MyST label of the section that holds the check (for a link).
+        how : str, optional
+            Keyword-only. How it was checked, in a few words (e.g. ``"flow, rtol 1e-10"``).
+
+        Returns
+        -------
+        bool
+            ``ok`` itself.
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is not ``"verified"`` or ``"illustrated"``.
+        """
+        if kind not in ("verified", "illustrated"):
+            raise ValueError(f"kind must be 'verified' or 'illustrated', got {kind!r}")
+        ok = bool(ok)
+        if figure is not None and not isinstance(figure, str):
+            figure = fmt.format(figure)
+        payload = {
+            "result": result,
+            "status": kind if ok else "failed",
+            "chapter": self.name,
+            "section": section,
+            "figure": figure,
+            "how": how,
+        }
+        self._glue(f"{self.name}-ledger-{ledger_slug(result)}", _Text(json.dumps(payload, sort_keys=True)))
+        return ok
 
     @staticmethod
     def _glue(key: str, value: Any) -> None:

@@ -17,3 +17,15 @@ def test_spoken_list():
     assert spoken_list([0.5, 0.25], "{:.0%}") == "50% and 25%"
     with pytest.raises(ValueError, match="at least one"):
         spoken_list([])
+
+
+def test_ledger_slug_and_record_payload():
+    from dlnlib.plotting import Chapter, ledger_slug
+
+    assert ledger_slug("Lemma 3.2 (ii)") == "lemma-3-2-ii"
+    assert ledger_slug("Theorem 2.2") == "theorem-2-2"
+    ch = Chapter("ch00_test")
+    assert ch.record("Lemma 2.3", ok=True, figure=1.23456e-9) is True
+    assert ch.record("Lemma 2.3", ok=False) is False
+    with pytest.raises(ValueError, match="kind"):
+        ch.record("Lemma 2.3", ok=True, kind="proved")
