@@ -123,6 +123,7 @@ from .stepsize import (
 )
 from .theory import (
     DecayRates,
+    FlowNormBound,
     Lemma24Sandwich,
     Lemma24Terms,
     LogLogFit,
@@ -130,6 +131,7 @@ from .theory import (
     decay_rates,
     exponential_bound_excess,
     fit_loglog_slope,
+    flow_norm_bound,
     gd_invariant_increment,
     lemma24_sandwich,
     lemma24_terms,
@@ -151,6 +153,7 @@ __all__ = [
     "DoublingResult",
     "EndToEndLoss",
     "EscapeTimes",
+    "FlowNormBound",
     "HuberLoss",
     "Inertia",
     "InertiaRow",
@@ -199,6 +202,7 @@ __all__ = [
     "first_diverging_step",
     "first_diverging_steps",
     "fit_loglog_slope",
+    "flow_norm_bound",
     "format_index_set",
     "gd_invariant_increment",
     "gradient",
