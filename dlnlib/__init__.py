@@ -77,6 +77,7 @@ from .losses import (
     LocalMinimaSearch,
     LocalMinimumCertificate,
     SquareLoss,
+    VarietyStationarity,
     WeightedLogCoshLoss,
     certify_local_minimum,
     classify_pure_spurious,
@@ -86,6 +87,7 @@ from .losses import (
     is_filling,
     local_minima_search,
     symmetry_tangent_space,
+    variety_stationarity,
 )
 from .model import (
     DataSummary,
@@ -174,6 +176,7 @@ __all__ = [
     "StepSizeBoundSample",
     "TangentDimension",
     "Trajectory",
+    "VarietyStationarity",
     "WeightedLogCoshLoss",
     "balanced_critical_point",
     "balanced_weights",
@@ -254,5 +257,6 @@ __all__ = [
     "symmetry_tangent_space",
     "tangent_dimension",
     "tight_inertia_formula",
+    "variety_stationarity",
     "wilson_interval",
 ]
