@@ -77,6 +77,7 @@ from .losses import (
     LocalMinimaSearch,
     LocalMinimumCertificate,
     SquareLoss,
+    VarietyStationarity,
     WeightedLogCoshLoss,
     certify_local_minimum,
     classify_pure_spurious,
@@ -86,6 +87,7 @@ from .losses import (
     is_filling,
     local_minima_search,
     symmetry_tangent_space,
+    variety_stationarity,
 )
 from .model import (
     DataSummary,
@@ -123,6 +125,7 @@ from .stepsize import (
 )
 from .theory import (
     DecayRates,
+    FlowNormBound,
     Lemma24Sandwich,
     Lemma24Terms,
     LogLogFit,
@@ -130,6 +133,7 @@ from .theory import (
     decay_rates,
     exponential_bound_excess,
     fit_loglog_slope,
+    flow_norm_bound,
     gd_invariant_increment,
     lemma24_sandwich,
     lemma24_terms,
@@ -151,6 +155,7 @@ __all__ = [
     "DoublingResult",
     "EndToEndLoss",
     "EscapeTimes",
+    "FlowNormBound",
     "HuberLoss",
     "Inertia",
     "InertiaRow",
@@ -171,6 +176,7 @@ __all__ = [
     "StepSizeBoundSample",
     "TangentDimension",
     "Trajectory",
+    "VarietyStationarity",
     "WeightedLogCoshLoss",
     "balanced_critical_point",
     "balanced_weights",
@@ -199,6 +205,7 @@ __all__ = [
     "first_diverging_step",
     "first_diverging_steps",
     "fit_loglog_slope",
+    "flow_norm_bound",
     "format_index_set",
     "gd_invariant_increment",
     "gradient",
@@ -250,5 +257,6 @@ __all__ = [
     "symmetry_tangent_space",
     "tangent_dimension",
     "tight_inertia_formula",
+    "variety_stationarity",
     "wilson_interval",
 ]

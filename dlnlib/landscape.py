@@ -314,8 +314,12 @@ def escape_times(losses, saddle_value: float, lower_value: float, *, fraction: f
     )
 
 
-def perturbed_batch(weights: Sequence, eps, n: int, *, rng) -> list[np.ndarray]:
-    """Batch of ``n`` copies of ``weights`` plus i.i.d. ``N(0, eps^2)`` entries.
+def perturbed_batch(weights: Sequence, eps, n: int, *, rng, convention: str = "entry") -> list[np.ndarray]:
+    """Batch of ``n`` copies of ``weights`` plus random perturbations of size ``eps``.
+
+    Two conventions for the size: ``"entry"`` adds i.i.d. ``N(0, eps^2)`` entries (total norm
+    about ``eps sqrt(P)`` for ``P`` parameters); ``"total"`` rescales each Gaussian direction so
+    that the perturbation of all layers together has Frobenius norm exactly ``eps``.
 
     With an array ``eps`` the batch is ``K = len(eps) * n``, ordered size-major (the ``n``
     perturbations of ``eps[0]`` first). The directions are drawn once and shared by all sizes
@@ -331,6 +335,9 @@ def perturbed_batch(weights: Sequence, eps, n: int, *, rng) -> list[np.ndarray]:
         Number of perturbations per size.
     rng : numpy.random.Generator or int
         Keyword-only. Source of randomness.
+    convention : {"entry", "total"}, optional
+        Keyword-only. What ``eps`` measures: the standard deviation of each entry (default) or
+        the Frobenius norm of the whole perturbation. The same draws are used in both.
 
     Returns
     -------
@@ -340,15 +347,20 @@ def perturbed_batch(weights: Sequence, eps, n: int, *, rng) -> list[np.ndarray]:
     Raises
     ------
     ValueError
-        If ``eps`` is negative or not finite, or ``n`` is not positive.
+        If ``eps`` is negative or not finite, ``n`` is not positive or ``convention`` is unknown.
     """
     ws = as_weights(weights)
     n = check_positive(n, "n", integer=True)
+    if convention not in ("entry", "total"):
+        raise ValueError(f"convention must be 'entry' or 'total', got {convention!r}")
     e = np.atleast_1d(as_finite_array(eps, "eps", ndim=(0, 1)))
     if np.any(e < 0):
         raise ValueError(f"eps must be nonnegative, got {e}")
     g = as_rng(rng)
     dirs = [g.standard_normal((n,) + w.shape) for w in ws]
+    if convention == "total":
+        norm = np.sqrt(sum(np.sum(d * d, axis=(1, 2)) for d in dirs))
+        dirs = [d / norm[:, None, None] for d in dirs]
     return [(w[None, None] + e[:, None, None, None] * d[None]).reshape((-1,) + w.shape) for w, d in zip(ws, dirs)]
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "LocalMinimaSearch",
     "LocalMinimumCertificate",
     "SquareLoss",
+    "VarietyStationarity",
     "WeightedLogCoshLoss",
     "certify_local_minimum",
     "classify_pure_spurious",
@@ -51,6 +52,7 @@ __all__ = [
     "is_filling",
     "local_minima_search",
     "symmetry_tangent_space",
+    "variety_stationarity",
 ]
 
 
@@ -504,6 +506,98 @@ def classify_pure_spurious(
     else:
         tangent_part = G
     return "pure" if float(np.linalg.norm(tangent_part)) <= tol else "spurious"
+
+
+@dataclass(frozen=True)
+class VarietyStationarity:
+    """First-order stationarity of ``ℓ`` on ``M_r = {rank <= r_max}`` at ``A`` (:func:`variety_stationarity`).
+
+    Attributes
+    ----------
+    rank : int
+        ``k = rank A``.
+    r_max : int
+        The rank bound of the variety.
+    tangent_norm : float
+        ``||P_T(G)||_F``, ``P_T(G) = P_U G + G P_V - P_U G P_V``: the part of ``G = ℓ'(A)`` in the
+        tangent space at ``A`` of the manifold of rank-``k`` matrices.
+    normal_norm : float
+        Frobenius norm of the best rank-``(r_max - k)`` approximation of the normal part
+        ``(I - P_U) G (I - P_V)`` (the square root of the sum of its ``r_max - k`` largest squared
+        singular values; 0 when ``k = r_max``).
+    projected_norm : float
+        ``sqrt(tangent_norm^2 + normal_norm^2)``: the norm of the projection of ``-G`` onto the
+        tangent cone of ``M_r`` at ``A``, i.e. the steepest first-order rate of decrease of ``ℓ``
+        along curves in ``M_r`` through ``A``. Zero iff ``A`` is first-order critical for
+        ``ℓ|_{M_r}``.
+    direction : ndarray of shape A.shape
+        A unit tangent-cone direction ``Z`` with ``<G, Z> = -projected_norm`` (zeros if
+        ``projected_norm == 0``). When the tangent part vanishes (as at every critical point of
+        ``ℓ ∘ μ``), ``Z`` has rank ``<= r_max - k`` and the straight line ``A + t Z`` stays in
+        ``M_r``; otherwise follow ``Z`` with a retraction.
+    """
+
+    rank: int
+    r_max: int
+    tangent_norm: float
+    normal_norm: float
+    projected_norm: float
+    direction: np.ndarray = field(repr=False)
+
+
+def variety_stationarity(A, G, r_max: int, *, rank_tol: float = 1e-6) -> VarietyStationarity:
+    """Project the gradient ``G = ℓ'(A)`` onto the tangent cone of ``M_r = {rank <= r_max}`` at ``A``.
+
+    A check of "pure / spurious" ([TKB]; see the Mathematical notes, Pure and spurious critical
+    points) that works on the end-to-end matrix alone, without the weights: ``A`` is a critical
+    point of ``ℓ`` restricted to the determinantal variety iff this projection vanishes. With
+    ``A = U S V^T`` of rank ``k`` and ``P_U = U U^T``, ``P_V = V V^T``, the tangent cone of ``M_r``
+    at ``A`` is ``T_A M_k ⊕ {N : P_U N = 0, N P_V = 0, rank N <= r_max - k}`` (Schneider and
+    Uschmajew, SIAM J. Optim. 2015), where ``T_A M_k = {U B + C V^T}`` has the orthogonal
+    projection ``P_T(G) = P_U G + G P_V - P_U G P_V``. The projection of ``G`` onto the cone is
+    ``P_T(G)`` plus the best rank-``(r_max - k)`` approximation of ``(I - P_U) G (I - P_V)``.
+
+    Parameters
+    ----------
+    A : ndarray of shape (d_y, d_x)
+        The end-to-end matrix, of rank ``<= r_max``.
+    G : ndarray of shape (d_y, d_x)
+        The gradient ``ℓ'(A)``.
+    r_max : int
+        The rank bound, ``1 <= r_max``.
+    rank_tol : float, optional
+        Keyword-only. Singular values of ``A`` above ``rank_tol * max(1, s_1)`` count for its rank.
+
+    Returns
+    -------
+    VarietyStationarity
+        The norms of the tangent and normal parts and a steepest-descent cone direction.
+
+    Raises
+    ------
+    ValueError
+        If shapes differ, ``r_max < 1`` or ``rank A > r_max``.
+    """
+    A = as_finite_array(A, "A", ndim=2)
+    G = as_finite_array(G, "G", ndim=2)
+    if G.shape != A.shape:
+        raise ValueError(f"G must have the shape of A, {A.shape}; got {G.shape}")
+    if isinstance(r_max, bool) or not isinstance(r_max, (int, np.integer)) or r_max < 1:
+        raise ValueError(f"r_max must be an integer >= 1, got {r_max!r}")
+    rank_tol = check_positive(rank_tol, "rank_tol")
+    k, U, V = _rank_and_bases(A, rank_tol)
+    if k > r_max:
+        raise ValueError(f"A must have rank <= r_max = {r_max}; its numerical rank is {k}")
+    tangent = U @ (U.T @ G) + (G @ V) @ V.T - U @ (U.T @ G @ V) @ V.T
+    normal = G - tangent
+    u, s, vt = np.linalg.svd(normal)
+    m = min(r_max - k, s.size)
+    normal_part = (u[:, :m] * s[:m]) @ vt[:m]
+    proj = tangent + normal_part
+    pn = float(np.linalg.norm(proj))
+    direction = -proj / pn if pn > 0 else np.zeros_like(A)
+    return VarietyStationarity(rank=k, r_max=int(r_max), tangent_norm=float(np.linalg.norm(tangent)),
+                               normal_norm=float(np.linalg.norm(normal_part)), projected_norm=pn, direction=direction)
 
 
 # --------------------------------------------------------------------------- local minima

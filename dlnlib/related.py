@@ -36,6 +36,7 @@ from .losses import EndToEndLoss
 from .model import (
     _check_dims,
     _check_problem,
+    _end_to_end,
     _gradient_from_e,
     _prefix_products,
     random_weights,
@@ -411,11 +412,16 @@ def pure_spurious_table(U, dims) -> list[dict]:
     -------
     list of dict
         One per index set, by value, with keys ``S`` (1-based, as in the paper), ``rank``,
-        ``top``, ``value``, ``pure_spurious``, ``kind`` and ``rank_max`` (``|S| = r_max``).
+        ``top``, ``value``, ``pure_spurious``, ``kind``, ``rank_max`` (``|S| = r_max``),
+        ``projected`` (norm of ``ℓ'(A)`` projected onto the tangent cone of ``{rank <= r_max}``
+        at ``A = W_{N:1}``, :func:`dlnlib.losses.variety_stationarity`) and ``slope`` (finite
+        difference ``(ℓ(A + t Z) - ℓ(A)) / t``, ``t = 1e-6``, along its steepest cone direction
+        ``Z``; 0 when ``projected`` is 0). ``projected`` and ``slope`` check the definition of
+        pure on the end-to-end matrix, independently of the rule used by the classifier.
     """
     from .critical import critical_index_sets, critical_point
     from .hessian import classify
-    from .losses import SquareLoss, classify_pure_spurious
+    from .losses import SquareLoss, classify_pure_spurious, variety_stationarity
 
     U = as_finite_array(U, "U", ndim=2)
     d = _check_dims(dims)
@@ -424,6 +430,10 @@ def pure_spurious_table(U, dims) -> list[dict]:
     rows = []
     for c in critical_index_sets(X, U, d):
         ws = critical_point(X, U, d, c.index_set)
+        A = _end_to_end(ws)
+        v = variety_stationarity(A, ell.grad(A), min(d))
+        t = 1e-6
+        slope = (ell.value(A + t * v.direction) - ell.value(A)) / t
         rows.append(
             {
                 "S": tuple(i + 1 for i in c.index_set),
@@ -433,6 +443,8 @@ def pure_spurious_table(U, dims) -> list[dict]:
                 "rank_max": c.rank == min(d),
                 "pure_spurious": classify_pure_spurious(ws, ell),
                 "kind": classify(ws, X, U),
+                "projected": v.projected_norm,
+                "slope": float(slope),
             }
         )
     return rows

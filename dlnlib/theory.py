@@ -30,6 +30,7 @@ from .model import _check_dims, _end_to_end, _invariants_any, gradient
 
 __all__ = [
     "DecayRates",
+    "FlowNormBound",
     "Lemma24Sandwich",
     "Lemma24Terms",
     "LogLogFit",
@@ -37,6 +38,7 @@ __all__ = [
     "decay_rates",
     "exponential_bound_excess",
     "fit_loglog_slope",
+    "flow_norm_bound",
     "gd_invariant_increment",
     "lemma24_sandwich",
     "lemma24_terms",
@@ -684,3 +686,100 @@ def lemma24_terms(weights: Sequence) -> Lemma24Terms:
         lower=f(sw.lower(rho)),
         upper=f(sw.upper(rho)),
     )
+
+
+@dataclass(frozen=True)
+class FlowNormBound:
+    """A priori bound on the weights along a gradient flow (:func:`flow_norm_bound`).
+
+    Floats for a single weights tuple, ``(K,)`` arrays for a batch.
+
+    Attributes
+    ----------
+    end_to_end_sq_max : float or ndarray
+        ``B = (||Y||_F + sqrt(2 L(W(0))))^2 / λ_min(X X^T)``, a bound on ``||W_{N:1}(t)||_F^2``
+        for all ``t >= 0`` (the loss does not increase along the flow).
+    rho_max : float or ndarray
+        The largest ``ρ`` with ``lower(ρ) <= B`` (:class:`Lemma24Sandwich`): a bound on
+        ``||W_1(t)||_F^2``.
+    weights_norm_max : float or ndarray
+        ``sqrt(N ρ_max + Σ_{i=2}^{N} Σ_{j<i} tr C_j)``, a bound on ``||W(t)||_F`` for all ``t >= 0``.
+    weights_norm0 : float or ndarray
+        ``||W(0)||_F``, for comparison.
+    """
+
+    end_to_end_sq_max: float | np.ndarray
+    rho_max: float | np.ndarray
+    weights_norm_max: float | np.ndarray
+    weights_norm0: float | np.ndarray
+
+
+def flow_norm_bound(weights0: Sequence, X, Y) -> FlowNormBound:
+    """Bound ``sup_t ||W(t)||_F`` along the gradient flow of ``L`` from ``weights0`` (Prop. 1 of [CLC]).
+
+    This is the boundedness argument of Proposition 1, made explicit with the constants of
+    :func:`lemma24_sandwich` (see the Mathematical notes, Boundedness, and the reconstructed
+    constants of Lemma 2.4). Three facts, each exact along the flow:
+
+    1. ``L(W(t)) <= L(W(0))``, so ``||W_{N:1} X||_F <= ||Y||_F + sqrt(2 L(W(0)))`` and, with
+       ``||P X||_F^2 >= λ_min(X X^T) ||P||_F^2``, ``||W_{N:1}(t)||_F^2 <= B``.
+    2. The invariants ``C_j`` are constant (Lemma 2.3), so the lower bound of Lemma 2.4,
+       ``lower(ρ) <= ||W_{N:1}||_F^2``, is the same function of ``ρ = ||W_1||_F^2`` at every time:
+       ``lower(ρ(t)) <= B``, i.e. ``ρ(t) <= ρ_max``.
+    3. ``||W_i||_F^2 = ρ + Σ_{j<i} tr C_j`` (eq. (8)), so ``||W(t)||_F^2 <= N ρ_max + Σ_i Σ_{j<i} tr C_j``.
+
+    Parameters
+    ----------
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]`` (``W_i`` of shape ``(d_i, d_{i-1})``), or a batch
+        (``(K, d_i, d_{i-1})``).
+    X : ndarray of shape (d_x, m)
+        Data of full row rank (Assumption 2).
+    Y : ndarray of shape (d_y, m)
+        Targets.
+
+    Returns
+    -------
+    FlowNormBound
+        The bounds, floats for single weights and ``(K,)`` arrays for a batch.
+
+    Raises
+    ------
+    ValueError
+        If ``X X^T`` is singular (then no such bound follows from the loss), or shapes disagree.
+    """
+    ws, batched = _weights_any(weights0, "weights0")
+    X = as_finite_array(X, "X", ndim=2)
+    Y = as_finite_array(Y, "Y", ndim=2)
+    d = dims_of(ws)
+    if X.shape[0] != d[0] or Y.shape[0] != d[-1] or X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"X must have shape (d_0={d[0]}, m) and Y shape (d_N={d[-1]}, m) with the same m; "
+            f"got X {X.shape}, Y {Y.shape}"
+        )
+    lam_min = float(np.linalg.eigvalsh(X @ X.T)[0])
+    if not lam_min > 1e-12 * max(float(np.sum(X * X)), 1e-300):
+        raise ValueError(f"X X^T must be positive definite (Assumption 2); its smallest eigenvalue is {lam_min:.3e}")
+    n = len(ws)
+    resid = Y - _end_to_end(ws) @ X
+    loss0 = 0.5 * np.sum(resid * resid, axis=(-2, -1))
+    bound_e2e = (np.sqrt(np.sum(Y * Y)) + np.sqrt(2.0 * loss0)) ** 2 / lam_min
+    sw = _sandwich(ws)
+    cm_max = np.sum(sw.c_minus, axis=-1)
+    lo = sw.rank_bound * cm_max  # lower(lo) = 0 <= B
+    hi = sw.rank_bound * (cm_max + bound_e2e ** (1.0 / n)) * (1 + 1e-12) + 1e-300  # lower(hi) >= B
+    for _ in range(200):  # bisection on the nondecreasing function lower(ρ) - B
+        mid = 0.5 * (lo + hi)
+        below = sw.lower(mid) <= bound_e2e
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    rho_max = hi
+    tr_c = [np.sum(ws[j + 1] ** 2, axis=(-2, -1)) - np.sum(ws[j] ** 2, axis=(-2, -1)) for j in range(n - 1)]
+    offsets = sum(sum(tr_c[:i]) for i in range(1, n)) if n > 1 else 0.0
+    norm_max = np.sqrt(n * rho_max + offsets)
+    norm0 = np.sqrt(sum(np.sum(w * w, axis=(-2, -1)) for w in ws))
+
+    def f(a):
+        return _scalar_or_array(a, batched)
+
+    return FlowNormBound(end_to_end_sq_max=f(bound_e2e), rho_max=f(rho_max), weights_norm_max=f(norm_max),
+                         weights_norm0=f(norm0))

@@ -131,6 +131,19 @@ def test_perturbed_batch_layout():
     assert [b.shape for b in perturbed_batch(ws, 0.1, 2, rng=5)] == [(2, 3, 2), (2, 2, 3)]
 
 
+def test_perturbed_batch_total_norm_convention():
+    ws = [np.ones((3, 2)), np.zeros((2, 3))]
+    entry = perturbed_batch(ws, [0.5, 2.0], 3, rng=7)
+    total = perturbed_batch(ws, [0.5, 2.0], 3, rng=7, convention="total")
+    norms = np.sqrt(sum(np.sum((b - w) ** 2, axis=(1, 2)) for b, w in zip(total, ws)))
+    assert_allclose(norms, [0.5] * 3 + [2.0] * 3, rtol=1e-12)
+    de = np.concatenate([(e - w)[:3].reshape(3, -1) for e, w in zip(entry, ws)], axis=1)
+    dt = np.concatenate([(t - w)[:3].reshape(3, -1) for t, w in zip(total, ws)], axis=1)
+    assert_allclose(dt, 0.5 * de / np.linalg.norm(de, axis=1, keepdims=True), rtol=1e-12)  # same directions
+    with pytest.raises(ValueError, match="convention"):
+        perturbed_batch(ws, 0.1, 2, rng=5, convention="layer")
+
+
 def test_strict_saddle_escapes_faster_than_non_strict():
     """MATH.md §7: from the report's rank-3 point, the strict version escapes first, and halving
     eps roughly doubles the non-strict escape time (C/eps) but adds little to the strict one."""

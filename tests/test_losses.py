@@ -21,6 +21,7 @@ from dlnlib.losses import (
     is_filling,
     local_minima_search,
     symmetry_tangent_space,
+    variety_stationarity,
 )
 from dlnlib.model import end_to_end, gradient, loss, random_weights
 
@@ -264,3 +265,71 @@ def test_certificate_rejects_a_saddle():
     assert cert.min_normal_eigenvalue < 0
     assert_allclose(cert.hessian_eigenvalues[[0, -1]], [-1.0, 1.0], atol=1e-12)
     assert classify_pure_spurious(ws, ell) == "spurious"
+
+
+# --------------------------------------------------------------------------- stationarity on the variety
+
+
+def test_variety_stationarity_at_zero_is_the_best_rank_r_part_of_the_gradient():
+    g = np.random.default_rng(4)
+    G = g.standard_normal((4, 5))
+    s = np.linalg.svd(G, compute_uv=False)
+    for r in (1, 2, 4):
+        v = variety_stationarity(np.zeros((4, 5)), G, r)
+        assert v.rank == 0 and v.tangent_norm == 0.0
+        assert_allclose(v.projected_norm, np.sqrt(np.sum(s[:r] ** 2)), rtol=1e-12)
+        assert_allclose(np.sum(G * v.direction), -v.projected_norm, rtol=1e-12)
+        assert np.linalg.matrix_rank(v.direction) <= r
+
+
+def test_variety_stationarity_at_a_smooth_point_is_the_tangent_projection():
+    g = np.random.default_rng(5)
+    A = g.standard_normal((4, 2)) @ g.standard_normal((2, 5))  # rank 2 = r_max: a smooth point
+    G = g.standard_normal((4, 5))
+    v = variety_stationarity(A, G, 2)
+    assert v.rank == 2 and v.normal_norm == 0.0
+    P = -v.direction * v.projected_norm  # P_T(G)
+    u, _, vt = np.linalg.svd(A)
+    PU, PV = u[:, :2] @ u[:, :2].T, vt[:2].T @ vt[:2]
+    assert_allclose((np.eye(4) - PU) @ P @ (np.eye(5) - PV), 0.0, atol=1e-12)  # tangent: no normal part
+    assert_allclose(np.sum((G - P) * P), 0.0, atol=1e-10)  # orthogonal projection
+    # first-order decrease along a curve of rank-2 matrices with velocity -P_T(G): A(t) = (U + t B)(S V^T + t C)
+    t = 1e-6
+    U2, SV = u[:, :2], np.diag(np.linalg.svd(A, compute_uv=False)[:2]) @ vt[:2]
+    B, C = -(np.eye(4) - PU) @ G @ np.linalg.pinv(SV), -U2.T @ G
+    curve = (U2 + t * B) @ (SV + t * C)
+    assert np.linalg.matrix_rank(curve) == 2
+    assert_allclose(np.sum(G * (curve - A)) / t, -v.projected_norm**2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [(3, 2, 3), (3, 2, 2, 3), (3, 3, 3)])
+def test_variety_stationarity_separates_pure_from_spurious_square_loss_points(dims):
+    from dlnlib.critical import critical_index_sets, critical_point
+
+    U = np.diag([3.0, 2.0, 1.0])
+    ell = SquareLoss(U)
+    r_max = min(dims)
+    for c in critical_index_sets(np.eye(3), U, dims):
+        ws = critical_point(np.eye(3), U, dims, c.index_set)
+        A = end_to_end(ws)
+        v = variety_stationarity(A, ell.grad(A), r_max)
+        assert v.tangent_norm < 1e-10  # any critical point of ell o mu is critical on its own rank stratum
+        if c.rank == r_max:
+            assert v.projected_norm < 1e-10
+        else:  # the rank can still grow: a straight line inside {rank <= r_max} decreases ell at first order
+            assert v.projected_norm > 0.5
+            t = 1e-6
+            assert np.linalg.matrix_rank(A + t * v.direction, tol=1e-9) <= r_max
+            slope = (ell.value(A + t * v.direction) - ell.value(A)) / t
+            assert_allclose(slope, -v.projected_norm, rtol=1e-4)
+        assert (v.projected_norm < 1e-10) == (classify_pure_spurious(ws, ell) == "pure")
+
+
+def test_variety_stationarity_errors():
+    A = np.ones((2, 3))
+    with pytest.raises(ValueError, match="shape of A"):
+        variety_stationarity(A, np.ones((3, 2)), 1)
+    with pytest.raises(ValueError, match="r_max"):
+        variety_stationarity(A, A, 0)
+    with pytest.raises(ValueError, match="rank <= r_max"):
+        variety_stationarity(np.eye(2), np.eye(2), 1)

@@ -175,6 +175,35 @@ def test_reduction_round_trip_and_loss_identity(dims):
     assert_allclose(np.diag(sb), s)
 
 
+@pytest.mark.parametrize("dims", [(4, 3, 3), (5, 4, 4, 3)])
+def test_reduction_transfers_critical_points_and_inertia_not_eigenvalues(dims):
+    """L = Lbar o T + c with T linear and invertible: Hess L(W) = T^* Hess Lbar(T W) T (congruence).
+
+    So critical points correspond and the inertia agrees (Sylvester's law) at every point, while the
+    eigenvalues differ unless X X^T is a multiple of the identity (Section 2.1 of [CLC]).
+    """
+    from dlnlib.critical import critical_index_sets, critical_point
+    from dlnlib.hessian import inertia
+
+    X, Y = make_data(dims, 8)
+    X = np.diag(np.linspace(0.5, 2.0, dims[0])) @ X  # far from whitened
+    red = reduce_data(X, Y)
+    Xr, Yr = np.eye(dims[0]), red.sigma_bar
+    g = np.random.default_rng(3)
+    points = [critical_point(X, Y, dims, c.index_set, rng=g) for c in critical_index_sets(X, Y, dims)]
+    for ws in points:
+        wr = red.to_reduced(ws)
+        gr = np.sqrt(sum(np.sum(a * a) for a in gradient(wr, Xr, Yr)))
+        assert gr < 1e-10 * np.linalg.norm(Yr)
+        assert_allclose(loss(ws, X, Y), loss(wr, Xr, Yr) + red.constant, rtol=1e-10)
+    n_diff = 0
+    for ws in points + [random_weights(dims, g) for _ in range(4)]:
+        a, b = inertia(ws, X, Y), inertia(red.to_reduced(ws), Xr, Yr)
+        assert a.as_tuple() == b.as_tuple()
+        n_diff += not np.allclose(a.eigenvalues, b.eigenvalues, rtol=1e-3, atol=1e-8)
+    assert n_diff >= len(points)  # the spectra themselves are not preserved
+
+
 def test_least_squares_and_constant():
     dims = (4, 3, 2)
     X, Y = make_data(dims, 10)

@@ -93,6 +93,10 @@ def test_pure_spurious_table_square_loss():
     for r in rows:  # MATH-DETAILS.md §9: |S| = r_max pure, |S| < r_max spurious
         assert r["pure_spurious"] == ("pure" if r["rank"] == 2 else "spurious")
         assert (r["kind"] == "global_minimum") == (r["S"] == (1, 2))
+        if r["rank"] == 2:  # critical on the variety: the projected gradient vanishes
+            assert r["projected"] < 1e-10 and r["slope"] == pytest.approx(0.0, abs=1e-5)
+        else:  # a line inside {rank <= 2} decreases the loss at first order, at the predicted rate
+            assert r["projected"] > 0.5 and r["slope"] == pytest.approx(-r["projected"], rel=1e-4)
     filling = pure_spurious_table(np.diag([3.0, 2.0, 1.0]), (3, 3, 3))
     assert [r["pure_spurious"] for r in filling].count("pure") == 1
     md = rows_to_markdown(rows[:2], {"S": "S", "top": "top", "value": "L"}, formats={"value": "{:.2f}"})

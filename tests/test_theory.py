@@ -12,6 +12,7 @@ from dlnlib.theory import (
     decay_rates,
     exponential_bound_excess,
     fit_loglog_slope,
+    flow_norm_bound,
     gd_invariant_increment,
     lemma24_sandwich,
     lemma24_terms,
@@ -283,3 +284,46 @@ def test_lemma24_input_errors():
         lemma24_terms([np.ones((2, 3)), np.ones((2, 3))])
     with pytest.raises(ValueError, match="NaN"):
         lemma24_terms([np.array([[np.nan]])])
+
+
+@pytest.mark.parametrize("dims", [(3, 4, 2), (4, 3, 3, 3), (3, 2, 4, 3, 2)])
+def test_flow_norm_bound_holds_along_the_flow_and_is_finite(dims):
+    X, Y = make_data(dims, 5)
+    g = np.random.default_rng(11)
+    for scale in (0.3, 2.0):
+        w0 = random_weights(dims, g, scale=scale)
+        b = flow_norm_bound(w0, X, Y)
+        assert np.isfinite(b.weights_norm_max) and b.weights_norm_max >= b.weights_norm0
+        traj = gradient_flow(w0, X, Y, 30.0, store_weights=True, t_eval=np.linspace(0.0, 30.0, 61))
+        norms = [np.sqrt(sum(np.sum(w * w) for w in ws)) for ws in traj.weights]
+        assert max(norms) <= b.weights_norm_max * (1 + 1e-9)
+        e2e = [np.sum(np.linalg.multi_dot(ws[::-1]) ** 2) if len(ws) > 1 else np.sum(ws[0] ** 2) for ws in traj.weights]
+        assert max(e2e) <= b.end_to_end_sq_max * (1 + 1e-9)
+        assert lemma24_sandwich(w0).lower(b.rho_max) == pytest.approx(b.end_to_end_sq_max, rel=1e-9)
+
+
+def test_flow_norm_bound_scalar_case_is_exact():
+    # N = 2, scalar weights: rho_max solves rho (rho + c) = B when c = w2^2 - w1^2 >= 0 (no c^- term: rho^2 <= B)
+    X, Y = np.array([[2.0]]), np.array([[3.0]])
+    w0 = [np.array([[0.5]]), np.array([[1.0]])]
+    b = flow_norm_bound(w0, X, Y)
+    loss0 = 0.5 * (3.0 - 2.0 * 0.5) ** 2
+    assert_allclose(b.end_to_end_sq_max, (3.0 + np.sqrt(2 * loss0)) ** 2 / 4.0, rtol=1e-12)
+    assert_allclose(b.rho_max, np.sqrt(b.end_to_end_sq_max), rtol=1e-9)  # lower(rho) = rho * rho, r = 1, c^- = 0
+    c = 1.0 - 0.25
+    assert_allclose(b.weights_norm_max, np.sqrt(2 * b.rho_max + c), rtol=1e-9)
+
+
+def test_flow_norm_bound_batched_matches_single_and_errors():
+    dims = (3, 4, 2)
+    X, Y = make_data(dims, 6)
+    g = np.random.default_rng(2)
+    singles = [random_weights(dims, g) for _ in range(3)]
+    batch = [np.stack(ws) for ws in zip(*singles)]
+    bb = flow_norm_bound(batch, X, Y)
+    for k, ws in enumerate(singles):
+        assert_allclose(bb.weights_norm_max[k], flow_norm_bound(ws, X, Y).weights_norm_max, rtol=1e-12)
+    with pytest.raises(ValueError, match="positive definite"):
+        flow_norm_bound(singles[0], np.vstack([X[:2], X[:1]]), Y)
+    with pytest.raises(ValueError, match="shape"):
+        flow_norm_bound(singles[0], X[:2], Y)
