@@ -141,7 +141,8 @@ ITEMS: tuple[LedgerItem, ...] = (
     _item("Definition 4.1", "normal hyperbolicity: an invariant manifold whose normal directions split into "
           "stable and unstable bundles that contract or expand faster than along the manifold",
           "not numerically checkable: a definition; chapter 6 computes the splitting T C ⊕ E^s ⊕ E^u it asks "
-          "for (Proposition 5)", "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension",
+          "for with `dlnlib.geometry.stable_unstable_dimensions` (Proposition 5)",
+          "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension",
           [6], checkable=False, section="ch06-strata"),
     _item("Theorem 2.2", "Łojasiewicz: a bounded trajectory of an analytic gradient flow converges to a single "
           "critical point, at a guaranteed rate", "numerical test of the convergence rate (chapter 11)",
