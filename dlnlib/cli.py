@@ -409,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list chapters and their parameters")
     p_led = sub.add_parser("ledger", help="the Results ledger: status of every numbered result of the paper")
     p_led.add_argument("--json", action="store_true", help="print a JSON list (result, status, where, check, figure)")
+    p_led.add_argument("-v", "--verbose", action="store_true", help="also print each statement, check and test")
     args = parser.parse_args(argv)
     if args.list or args.command == "list":
         return cmd_list(args)
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ledger":
         from .ledger import run_cli
 
-        text, status = run_cli(repo_root(), as_json=args.json)
+        text, status = run_cli(repo_root(), as_json=args.json, verbose=args.verbose)
         print(text)
         return status
     parser.print_help()

@@ -405,13 +405,16 @@ def ledger_json(rows: list[LedgerRow]) -> list[dict]:
     return [dict(result=r.result, status=r.status, where=r.where, check=r.item.test, figure=r.figure) for r in rows]
 
 
-def format_table(rows: list[LedgerRow]) -> str:
+def format_table(rows: list[LedgerRow], *, verbose: bool = False) -> str:
     """The ledger as a plain-text table for the terminal.
 
     Parameters
     ----------
     rows : list of LedgerRow
         The ledger.
+    verbose : bool, optional
+        Keyword-only. Under each row, also print the statement, how it was checked and the test
+        (the other columns of the book's page).
 
     Returns
     -------
@@ -423,6 +426,10 @@ def format_table(rows: list[LedgerRow]) -> str:
               r.figure or "–") for r in rows]
     widths = [max(len(c[k]) for c in [head, *cells]) for k in range(3)]
     lines = ["  ".join(c[k].ljust(widths[k]) for k in range(3)) + "  " + c[3] for c in [head, *cells]]
+    if verbose:
+        for k, r in reversed(list(enumerate(rows, start=1))):
+            lines[k + 1 : k + 1] = [f"    statement: {r.item.statement}", f"    how:       {r.how}",
+                                    f"    test:      {r.item.test}"]
     lines.insert(1, "-" * (sum(widths) + 6 + 6))
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     lines.append("")
@@ -518,7 +525,7 @@ def write_ledger_page(root: Path, out: Path) -> list[LedgerRow]:
     return rows
 
 
-def run_cli(root: Path, *, as_json: bool = False) -> tuple[str, int]:
+def run_cli(root: Path, *, as_json: bool = False, verbose: bool = False) -> tuple[str, int]:
     """The ``ledger`` command: the table (or JSON) and the exit status.
 
     Parameters
@@ -527,6 +534,8 @@ def run_cli(root: Path, *, as_json: bool = False) -> tuple[str, int]:
         Repository root.
     as_json : bool, optional
         Keyword-only. Print the JSON list instead of the table.
+    verbose : bool, optional
+        Keyword-only. Table with the statement, how and test of every row (:func:`format_table`).
 
     Returns
     -------
@@ -538,7 +547,10 @@ def run_cli(root: Path, *, as_json: bool = False) -> tuple[str, int]:
     records = collect_records(root)
     rows = ledger_rows(records)
     problems = build_problems(rows, records)
-    text = json.dumps(ledger_json(rows), indent=2, ensure_ascii=False) if as_json else format_table(rows)
+    if as_json:
+        text = json.dumps(ledger_json(rows), indent=2, ensure_ascii=False)
+    else:
+        text = format_table(rows, verbose=verbose)
     if problems and not as_json:
         text += "\n" + "\n".join(problems)
     return text, int(bool(problems))

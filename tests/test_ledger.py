@@ -291,6 +291,10 @@ def test_cli_table_and_exit_status(tmp_path, monkeypatch, capsys):
         assert any(line.startswith(name + " ") for line in lines), name
     assert re.search(r"^Theorem 2\.2 \(pending\) +failed +ch11_rates_remarks", out, re.M)
     assert f"({len(ledger.ITEMS)} rows)" in out
+    assert cli.main(["ledger", "--verbose"]) == 0
+    verbose = capsys.readouterr().out
+    for it in ledger.ITEMS:
+        assert f"    statement: {it.statement}\n" in verbose and f"    test:      {it.test}\n" in verbose
     # a failed check: nonzero exit and the reason printed
     book = _all_passing()
     book["ch03_convergence"] = [("Proposition 2", dict(ok=False, figure=2.5))]
