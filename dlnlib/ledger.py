@@ -460,11 +460,12 @@ def _result_cell(item: LedgerItem) -> str:
 
 def _where_cell(row: LedgerRow) -> str:
     if row.records:
-        return "<br>".join(f"{{ref}}`{r['chapter']} <{r['section'] or _chapter_label(r['chapter'])}>`"
+        return "<br>".join(f"{_chapter_label(r['chapter'])}: {{ref}}`{r['section'] or _chapter_label(r['chapter'])}`"
                            for r in row.records)
     if row.item.pending:
         return f"not yet in the book ({row.item.chapters[0]})"
-    return f"{{ref}}`{row.item.chapters[0]} <{row.item.section or _chapter_label(row.item.chapters[0])}>`"
+    place = row.item.chapters[0]
+    return f"{_chapter_label(place)}: {{ref}}`{row.item.section or _chapter_label(place)}`"
 
 
 def _markdown_rows(rows: list[LedgerRow]) -> list[str]:

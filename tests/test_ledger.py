@@ -247,7 +247,7 @@ def test_ledger_page_links_notes_and_sections(tmp_path):
     assert len(rows) == len(ledger.ITEMS)
     lemma = next(line for line in text.splitlines() if "<notes-lemma-2-3>" in line)
     assert lemma.startswith("| {prf:ref}`Lemma 2.3 <notes-lemma-2-3>` |")
-    assert "{ref}`ch02_invariants <ch02-lemma-2-3>`" in lemma
+    assert "| ch02: {ref}`ch02-lemma-2-3` |" in lemma
     assert "drift < 1e-8 \\| relative" in lemma and "| 3.0e-12 |" in lemma
     assert "`tests/test_dynamics.py::test_flow_conserves_invariants_and_decreases_loss`" in lemma
     assert lemma.endswith("| verified |")
