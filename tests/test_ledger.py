@@ -309,3 +309,11 @@ def test_cli_table_and_exit_status(tmp_path, monkeypatch, capsys):
 def test_record_keys_round_trip(result, tmp_path):
     root = _write_book(tmp_path, {"ch09_pure_spurious": [(result, dict(ok=True))]})
     assert set(ledger.collect_records(root)) == {result}
+
+
+@pytest.mark.book
+def test_executed_book_has_no_ledger_problems(root):
+    """The executed chapters (``make book``) record every result that is due, and every check passed."""
+    records = ledger.collect_records(root)
+    assert records, "book/chapters holds no ledger records: run `make book` first"
+    assert ledger.build_problems(ledger.ledger_rows(records), records) == []
