@@ -5,6 +5,7 @@ Usage::
     python -m dlnlib --list                         # chapters and their parameters
     python -m dlnlib run ch02 -p n_steps 200 -p seed 3
     python -m dlnlib execute                         # every chapter, default parameters (book build)
+    python -m dlnlib ledger [--json]                 # the Results ledger of the executed chapters
 
 ``run`` validates parameter names and types against the chapter's ``parameters`` cell,
 executes a copy with papermill into ``runs/<chapter>-<hash of parameters>/`` (figures in its
@@ -334,6 +335,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
     int
         Exit status: 0 on success, 1 if some chapter failed.
     """
+    from .ledger import write_ledger_page
     from .report import write_execution_report, write_figures_page
 
     root = repo_root()
@@ -373,6 +375,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
     report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     write_execution_report(report, out_dir / "execution.md")
     write_figures_page(root, out_dir / "figures.md")
+    write_ledger_page(root, out_dir / "ledger.md")
     if failed:
         print(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -404,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     p_exe.add_argument("--force", action="store_true", help="ignore the execution cache")
     p_exe.add_argument("only", nargs="*", help="only these chapters")
     sub.add_parser("list", help="list chapters and their parameters")
+    p_led = sub.add_parser("ledger", help="the Results ledger: status of every numbered result of the paper")
+    p_led.add_argument("--json", action="store_true", help="print a JSON list (result, status, where, check, figure)")
+    p_led.add_argument("-v", "--verbose", action="store_true", help="also print each statement, check and test")
     args = parser.parse_args(argv)
     if args.list or args.command == "list":
         return cmd_list(args)
@@ -411,5 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "execute":
         return cmd_execute(args)
+    if args.command == "ledger":
+        from .ledger import run_cli
+
+        text, status = run_cli(repo_root(), as_json=args.json, verbose=args.verbose)
+        print(text)
+        return status
     parser.print_help()
     return 2

@@ -1,8 +1,9 @@
 """Open the built book in headless Chromium (Debian's chromium + chromedriver; `make test` installs them).
 
-For every page: MathJax typeset the math (no MathJax errors), every image loaded, every internal
-link and cross-reference resolves, and the browser console shows no errors. A screenshot of each
-chapter is kept in `_build/screenshots/` for inspection.
+For every page (chapters, Mathematical notes, Results ledger, Figures, Execution, API): MathJax
+typeset the math (no MathJax errors), every image loaded, every internal link and cross-reference
+resolves, no MyST role is left as raw text, and the browser console shows no errors. A screenshot of
+each chapter, the notes and the ledger is kept in `_build/screenshots/` for inspection.
 """
 
 import functools
@@ -73,6 +74,8 @@ def _pages(root):
     pages = [
         "index.html",
         "book/intro.html",
+        "book/notes.html",
+        "book/chapters/ledger.html",
         "book/chapters/figures.html",
         "book/chapters/execution.html",
         "book/api.html",
@@ -135,6 +138,14 @@ def _render_problems(driver, page):
     )
     if bad_refs:
         problems.append(f"{page}: unresolved references: {bad_refs[:5]}")
+    raw_roles = driver.execute_script(
+        "const m = (document.querySelector('main') || document.body).cloneNode(true);"
+        "m.querySelectorAll('code, pre, .highlight').forEach(e => e.remove());"  # quoted syntax is fine
+        "const t = m.textContent;"
+        "return t.match(/\\{(prf:ref|ref|numref|eq|cite(:t|:p)?|glue(:text)?)\\}`[^`]*`?/g) || [];"
+    )
+    if raw_roles:
+        problems.append(f"{page}: MyST roles left as raw text: {raw_roles[:5]}")
     return problems
 
 
@@ -154,7 +165,7 @@ def test_pages_render_math_images_links_without_console_errors(root, server, dri
         severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         if severe:
             problems.append(f"{page}: console errors: {severe[:3]}")
-        if page.startswith("book/chapters/ch"):
+        if page.startswith("book/chapters/ch") or page in ("book/notes.html", "book/chapters/ledger.html"):
             driver.save_screenshot(str(shots / (Path(page).stem + ".png")))
     assert not problems, "\n".join(problems)
 
@@ -191,3 +202,20 @@ def test_a_figure_numref_points_to_its_figure(root, server, driver):
         "return !!a && !!document.getElementById('fig-ch01-reduction') && /Fig/.test(a.textContent);"
     )
     assert ok, "the {numref} to fig-ch01-reduction does not resolve to a numbered figure"
+
+
+def test_ledger_page_lists_every_result_with_a_status_and_links_to_the_notes(root, server, driver):
+    from dlnlib import ledger
+
+    driver.get(f"{server}/book/chapters/ledger.html")
+    _wait_for_mathjax(driver)
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table tbody tr')).map(tr => ({"
+        "  cells: Array.from(tr.cells).map(td => td.innerText.trim()),"
+        "  notes: Array.from(tr.cells[0].querySelectorAll('a')).map(a => a.getAttribute('href'))}))"
+    )
+    assert [r["cells"][0] for r in rows] == [it.result for it in ledger.ITEMS]
+    for row, it in zip(rows, ledger.ITEMS):
+        assert row["cells"][-1].split()[0].lower() in ("verified", "illustrated", "not", "failed"), row["cells"]
+        if it.notes:
+            assert row["notes"] and row["notes"][0].split("#")[-1] == it.notes, (it.result, row["notes"])
