@@ -7,9 +7,9 @@ import dlnlib
 from dlnlib.experiments import make_data
 from dlnlib.manifolds import (
     distance_to_stratum,
-    saddle_escape_times,
     expanding_directions,
     manifold_portrait,
+    saddle_escape_times,
     saddle_splitting,
     shooting_fraction,
     stable_convergence,
@@ -28,7 +28,7 @@ def problem():
 
 
 def test_splitting_matches_proposition_5(problem):
-    X, Y, splits = problem
+    _, _, splits = problem
     for S, sp in splits.items():
         r = len(S)
         assert sp.index_set == S
