@@ -37,7 +37,7 @@ Linear Neural Networks*, Math. Control Relat. Fields 13(3), 2023 (arXiv:1811.035
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -65,9 +65,9 @@ __all__ = [
     "ShootingFraction",
     "StableManifoldPoints",
     "distance_to_stratum",
-    "saddle_escape_times",
     "expanding_directions",
     "manifold_portrait",
+    "saddle_escape_times",
     "saddle_splitting",
     "shooting_fraction",
     "stable_convergence",
@@ -991,10 +991,10 @@ def shooting_fraction(
     *,
     rng: np.random.Generator | int,
     radii=None,
-    n_samples: int = 400,
-    growth: float = 100.0,
+    n_samples: int = 300,
+    growth: float = 1000.0,
     loss_drop: float | None = None,
-    f_range: tuple[float, float] = (0.01, 0.3),
+    f_range: tuple[float, float] = (0.02, 0.3),
 ):
     """Shooting experiment: how the chance of staying near a saddle stratum scales with the start radius.
 
@@ -1014,7 +1014,7 @@ def shooting_fraction(
     rng : numpy.random.Generator or int
         Keyword-only. Source of the random starts.
     radii : array_like or None, optional
-        Keyword-only. Radii in ``(0, 0.1]`` (default 12 radii from ``3e-5`` to ``3e-2``).
+        Keyword-only. Radii in ``(0, 0.1]`` (default 10 radii from ``10^-4.5`` to ``10^-1.5``).
     n_samples : int, optional
         Keyword-only. Starts per radius.
     growth : float, optional
@@ -1031,7 +1031,7 @@ def shooting_fraction(
     """
     sp, single = _as_splits(splits)
     g = as_rng(rng)
-    rr = np.logspace(np.log10(3e-5), np.log10(3e-2), 12) if radii is None else np.asarray(radii, float).ravel()
+    rr = np.logspace(-4.5, -1.5, 10) if radii is None else np.asarray(radii, float).ravel()
     if rr.size < 3 or not np.all(np.isfinite(rr)) or np.any(rr <= 0) or np.any(rr > 0.1):
         raise ValueError(f"radii must hold at least three radii in (0, 0.1], got {radii!r}")
     n = check_positive(n_samples, "n_samples", integer=True)
@@ -1108,30 +1108,35 @@ class ManifoldPortrait:
     """Computed stable and unstable manifolds near a stratum, in coordinates at ``W*`` (:func:`manifold_portrait`).
 
     Every array holds coordinates ``(τ, s, u)``: the components of ``W - W*`` along a unit tangent
-    vector of ``C_S``, the fastest stable eigenvector and the most unstable eigenvector at ``W*``
-    (backward orbits along the fastest stable mode stay dominated by it: the slower stable modes
-    grow less in backward time).
+    vector of ``C_S``, along the stable eigenvector ``v_k`` whose eigenvalue is closest to the
+    largest expansion rate ``|λ_-|`` (so that passing trajectories look like hyperbolas, not
+    corners), and along the most unstable eigenvector ``u``.
 
     Attributes
     ----------
     stratum : ndarray of shape (n_tau, 3)
         Critical points of ``C_S`` (Newton projections of ``W* + τ t``).
     stable_orbits : ndarray of shape (n_tau, 2, n_t, 3)
-        Orbits on ``W^s`` through each stratum point, both sides, in forward time (toward ``C_S``).
+        Orbits on ``W^s`` toward each stratum point, from both sides: forward trajectories from the
+        points ``π(τ) ± radius v_k`` corrected by shooting (:func:`stable_manifold_points`), until their
+        distance has dropped a thousandfold.
     unstable_orbits : ndarray of shape (n_tau, 2, n_t, 3)
-        Forward orbits from each stratum point pushed by ``±δ`` along ``E^u`` (on ``W^u``, leaving).
-    passing : ndarray of shape (n_pass, n_t, 3)
-        Trajectories from ``W^s`` points pushed by a small unstable offset: they pass near ``C_S``
-        and leave along ``W^u``.
+        Forward orbits from each stratum point pushed by ``±d`` along ``u`` (on ``W^u``, leaving).
+    passing : ndarray of shape (4 n_offsets, n_t, 3)
+        Trajectories from the two ``W^s`` points at ``τ = 0`` pushed by small unstable offsets: they
+        pass near ``C_S`` and leave along ``W^u`` (they may go far: clip them to the region of interest).
+    stable_mode : int
+        Index ``k`` of ``v_k`` in ``split.stable``.
     unstable_curvature : float
-        Largest ``|u|`` along the stable orbits relative to their ``|s|`` extent: ``W^s`` is not the
-        linear space ``E^s`` but bends away from it at second order.
+        Largest ``|u|`` along the stable orbits relative to ``radius``: ``W^s`` is tangent to
+        ``T C_S ⊕ E^s`` and bends away from it only at higher order.
     """
 
     stratum: np.ndarray = field(repr=False)
     stable_orbits: np.ndarray = field(repr=False)
     unstable_orbits: np.ndarray = field(repr=False)
     passing: np.ndarray = field(repr=False)
+    stable_mode: int
     unstable_curvature: float
 
 
@@ -1142,18 +1147,18 @@ def manifold_portrait(
     *,
     n_tau: int = 5,
     tau_max: float = 0.2,
-    radius: float = 0.2,
+    radius: float = 0.05,
     d: float = 1e-7,
-    offsets=(1e-4, -1e-4, 1e-6, -1e-6),
+    offsets=(1e-1, 1e-2, 1e-3),
 ) -> ManifoldPortrait:
     """Stratum, stable and unstable manifolds near ``W*`` from computed orbits (the paper's Figure 3, [CLC] §4.2.1).
 
     * the stratum: Newton projections onto ``{∇L = 0}`` of ``W* + τ t`` (``t`` a unit kernel vector);
-    * ``W^s``: orbits integrated backward in time (backward, ``E^u`` contracts, so the orbits stay on ``W^s``) through
-      ``π(τ) ± d v_s`` for each stratum point ``π(τ)``, out to distance ``radius``;
+    * ``W^s``: for each stratum point ``π(τ)``, the points ``π(τ) ± radius v_k`` corrected in ``E^u`` by
+      shooting (:func:`stable_manifold_points`) and the forward trajectories from them;
     * ``W^u``: forward orbits from ``π(τ) ± d u``, out to distance ``radius``;
-    * passing trajectories: from the start of a ``W^s`` orbit at ``τ = 0`` pushed by ``offsets``
-      along ``u``, integrated for the orbit's horizon plus the escape time.
+    * passing trajectories: from the two ``W^s`` points at ``τ = 0`` pushed by ``± radius * offsets``
+      along ``u``.
 
     Parameters
     ----------
@@ -1166,57 +1171,68 @@ def manifold_portrait(
     tau_max : float, optional
         Keyword-only. Extent along the stratum.
     radius : float, optional
-        Keyword-only. Extent of the orbits (distance from ``C_S``, linear prediction).
+        Keyword-only. Extent of the orbits (distance from ``C_S``), in ``(d, 0.1]``.
     d : float, optional
-        Keyword-only. Distance of the orbits' seeds from the stratum.
+        Keyword-only. Distance of the seeds of the ``W^u`` orbits from the stratum.
     offsets : sequence of float, optional
-        Keyword-only. Unstable offsets of the passing trajectories.
+        Keyword-only. Unstable offsets of the passing trajectories, relative to ``radius``, in ``(0, 1)``.
 
     Returns
     -------
     ManifoldPortrait
         Coordinates of the computed objects.
+
+    Raises
+    ------
+    ValueError
+        Invalid sizes or offsets.
+    RuntimeError
+        If the Newton projection of ``W* + τ t`` fails (``tau_max`` too large).
     """
     n_tau = check_positive(n_tau, "n_tau", integer=True)
     tau_max = check_positive(tau_max, "tau_max")
     radius = check_positive(radius, "radius")
     d = check_positive(d, "d")
-    if not d < radius <= 0.5:
-        raise ValueError(f"need 0 < d < radius <= 0.5, got d={d}, radius={radius}")
+    if not d < radius <= 0.1:
+        raise ValueError(f"need 0 < d < radius <= 0.1, got d={d}, radius={radius}")
+    rel = np.asarray(offsets, float).ravel()
+    if rel.size == 0 or not np.all((rel > 0) & (rel < 1)):
+        raise ValueError(f"offsets must be relative sizes in (0, 1), got {offsets!r}")
     X, Y = np.asarray(X, float), np.asarray(Y, float)
     sxx, syx = _moments(X, Y)
     dims, p = split.dims, split.n_params
-    tvec, svec, uvec = split.tangent[:, 0], split.stable[:, -1], split.unstable[:, 0]
+    lam_u = abs(float(split.unstable_eigenvalues[0]))
+    k = int(np.argmin(np.abs(split.stable_eigenvalues - lam_u)))
+    lam_s = float(split.stable_eigenvalues[k])
+    tvec, svec, uvec = split.tangent[:, 0], split.stable[:, k], split.unstable[:, 0]
     basis = np.stack([tvec, svec, uvec], axis=1)
     taus = np.linspace(-tau_max, tau_max, n_tau)
     seeds = split.point[None, :] + taus[:, None] * tvec[None, :]
-    codim = p - split.dim_stratum
-    strat, rel, _ = _newton(seeds, dims, sxx, syx, codim, 1e-12, 30, _fd_step(seeds))
-    if np.any(rel > 1e-10):
+    strat, rel_g, _ = _newton(seeds, dims, sxx, syx, p - split.dim_stratum, 1e-12, 30, _fd_step(seeds))
+    if np.any(rel_g > 1e-10):
         raise RuntimeError("Newton projection onto the stratum failed; reduce tau_max")
-    lam_s = float(split.stable_eigenvalues[-1])
-    lam_u = abs(float(split.unstable_eigenvalues[0]))
-    sgn = np.array([1.0, -1.0])
-    ys = (strat[:, None, :] + d * sgn[None, :, None] * svec[None, None, :]).reshape(-1, p)
-    back = _flow_paths(ys, np.full(ys.shape[0], np.log(radius / d) / lam_s), dims, sxx, syx, sign=-1.0)[:, ::-1]
-    yu = (strat[:, None, :] + d * sgn[None, :, None] * uvec[None, None, :]).reshape(-1, p)
+    # W^s: shooting from pi(tau) +- radius v_k (the eigen-data of W* serve at the nearby pi(tau))
+    shifted = [replace(split, point=q) for q in strat]
+    pts = stable_manifold_points(shifted, X, Y, modes=[k], eps=radius, both_sides=True, growth=1e6)
+    ys = np.concatenate([a.points for a in pts])
+    stab = _flow_paths(ys, np.full(ys.shape[0], np.log(1e3) / lam_s), dims, sxx, syx, sign=1.0)
+    yu = (strat[:, None, :] + d * np.array([1.0, -1.0])[None, :, None] * uvec[None, None, :]).reshape(-1, p)
     fwd = _flow_paths(yu, np.full(yu.shape[0], np.log(radius / d) / lam_u), dims, sxx, syx, sign=1.0)
     mid = n_tau // 2
-    start = back[2 * mid, 0]  # the W^s point at distance ~radius above W* (tau = 0, side +)
-    off = np.asarray(offsets, float)
-    yp = start[None, :] + off[:, None] * uvec[None, :]
-    t_pass = np.log(radius / d) / lam_s + np.log(radius / np.min(np.abs(off))) / lam_u
-    passing = _flow_paths(yp, np.full(off.size, t_pass), dims, sxx, syx, sign=1.0)
+    off = radius * np.concatenate([rel, -rel])
+    yp = (pts[mid].points[:, None, :] + off[None, :, None] * uvec[None, None, :]).reshape(-1, p)
+    t_pass = np.log(1e3) / lam_s + np.log(1.0 / np.min(rel)) / lam_u
+    passing = _flow_paths(yp, np.full(yp.shape[0], t_pass), dims, sxx, syx, sign=1.0)
 
     def coords(a):
         return (a - split.point) @ basis
 
-    so = coords(back).reshape(n_tau, 2, -1, 3)
-    s_ext = float(np.max(np.abs(so[..., 1])))
+    so = coords(stab).reshape(n_tau, 2, -1, 3)
     return ManifoldPortrait(
         stratum=coords(strat),
         stable_orbits=so,
         unstable_orbits=coords(fwd).reshape(n_tau, 2, -1, 3),
         passing=coords(passing),
-        unstable_curvature=float(np.max(np.abs(so[..., 2]))) / s_ext if s_ext > 0 else 0.0,
+        stable_mode=k,
+        unstable_curvature=float(np.max(np.abs(so[..., 2]))) / radius,
     )

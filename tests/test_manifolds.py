@@ -134,13 +134,19 @@ def test_shooting_fraction_slope_for_one_unstable_direction(problem):
 
 def test_portrait_geometry(problem):
     X, Y, splits = problem
-    pt = manifold_portrait(splits[(0,)], X, Y, n_tau=3, tau_max=0.1, radius=0.05)
+    pt = manifold_portrait(splits[(0,)], X, Y, n_tau=3, tau_max=0.1, radius=0.02)
     assert pt.stratum.shape == (3, 3)
     np.testing.assert_allclose(pt.stratum[:, 0], [-0.1, 0.0, 0.1], atol=1e-2)
     assert np.max(np.abs(pt.stratum[:, 1:])) < 1e-2
-    # W^s leaves the stratum along s, W^u along u
-    assert pt.unstable_curvature < 0.5
-    assert np.max(np.abs(pt.unstable_orbits[..., 2])) > 5 * np.max(np.abs(pt.unstable_orbits[:, :, :10, 1]))
+    # W^s arrives along v_k and stays close to E^s (small u); W^u leaves along u
+    start = pt.stable_orbits[1, :, 0]
+    np.testing.assert_allclose(np.abs(start[:, 1]), 0.02, rtol=0.1)
+    assert pt.unstable_curvature < 0.1
+    end = pt.stable_orbits[1, :, -1]
+    assert np.max(np.abs(end[:, 1:])) < 1e-3
+    assert np.max(np.abs(pt.unstable_orbits[1, :, -1, 2])) > 0.01
+    # passing trajectories come in along v_k and leave along u
+    assert np.all(np.abs(pt.passing[:, -1, 2]) > np.abs(pt.passing[:, -1, 1]))
 
 
 def test_validation(problem):
