@@ -1213,7 +1213,7 @@ def manifold_portrait(
         raise RuntimeError("Newton projection onto the stratum failed; reduce tau_max")
     # W^s: shooting from pi(tau) +- radius v_k (the eigen-data of W* serve at the nearby pi(tau))
     shifted = [replace(split, point=q) for q in strat]
-    pts = stable_manifold_points(shifted, X, Y, modes=[k], eps=radius, both_sides=True, growth=1e6)
+    pts = stable_manifold_points(shifted, X, Y, modes=[k], eps=radius, both_sides=True, growth=1e4)
     ys = np.concatenate([a.points for a in pts])
     stab = _flow_paths(ys, np.full(ys.shape[0], np.log(1e3) / lam_s), dims, sxx, syx, sign=1.0)
     yu = (strat[:, None, :] + d * np.array([1.0, -1.0])[None, :, None] * uvec[None, None, :]).reshape(-1, p)
