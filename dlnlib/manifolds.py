@@ -965,7 +965,8 @@ class ShootingFraction:
     fit_mask : ndarray of shape (n,)
         Radii used in the log-log fit (fraction within ``f_range``).
     slope : float
-        Fitted ``d log(fraction) / d log(ρ)`` (NaN with fewer than 3 usable radii).
+        Fitted ``d log(fraction) / d log(ρ)``, weighted by the square root of the number of starts
+        that stay (NaN with fewer than 3 usable radii).
     codimension : float
         ``-slope``: predicted ``n_-`` (a tube of codimension ``n_-`` around ``W^s``).
     time : float
@@ -1054,7 +1055,11 @@ def shooting_fraction(
         lf = loss[i * rr.size * n : (i + 1) * rr.size * n, -1]
         frac = (lf >= s.value - drops[i]).reshape(rr.size, n).mean(axis=1)
         mask = (frac >= lo) & (frac <= hi)
-        slope = float(np.polyfit(np.log(rr[mask]), np.log(frac[mask]), 1)[0]) if np.sum(mask) >= 3 else float("nan")
+        # weighted least squares: the standard error of log(fraction) is about 1 / sqrt(hits)
+        w = np.sqrt(n * frac[mask])
+        slope = (
+            float(np.polyfit(np.log(rr[mask]), np.log(frac[mask]), 1, w=w)[0]) if np.sum(mask) >= 3 else float("nan")
+        )
         out.append(
             ShootingFraction(
                 radii=rr,

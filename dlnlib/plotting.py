@@ -207,10 +207,11 @@ def draw_network(ax, dims: Sequence[int], *, max_nodes: int = 12, labels: bool =
         raise ValueError(f"max_nodes must be at least 3, got {max_nodes!r}")
     shown = [min(v, int(max_nodes)) for v in d]
     top = max(shown)
+    gap = 2.0  # horizontal distance between layers (room for the labels)
     cols = []
     for i, k in enumerate(shown):
         y = np.arange(k) - (k - 1) / 2.0
-        cols.append(np.stack([np.full(k, float(i)), y], axis=1))
+        cols.append(np.stack([np.full(k, gap * i), y], axis=1))
     n_edges = 0
     for i in range(len(d) - 1):
         a, b = cols[i], cols[i + 1]
@@ -219,16 +220,16 @@ def draw_network(ax, dims: Sequence[int], *, max_nodes: int = 12, labels: bool =
                 ax.plot([p[0], q[0]], [p[1], q[1]], color="0.6", lw=0.6, zorder=1)
                 n_edges += 1
         if labels:
-            ax.text(i + 0.5, top / 2.0 + 0.35, f"$W_{{{i + 1}}}$", ha="center", va="bottom", fontsize=11)
+            ax.text(gap * (i + 0.5), top / 2.0 + 0.35, f"$W_{{{i + 1}}}$", ha="center", va="bottom", fontsize=11)
     names = ["input $x$"] + [f"hidden {i}" for i in range(1, len(d) - 1)] + ["output"]
     for i, c in enumerate(cols):
         face = "C0" if i == 0 else ("C2" if i == len(d) - 1 else "C1")
         ax.scatter(c[:, 0], c[:, 1], s=160, color=face, edgecolor="k", zorder=3)
         if d[i] > shown[i]:
-            ax.text(i, c[-1, 1] + 0.6, "⋮", ha="center", va="bottom", fontsize=12)
+            ax.text(gap * i, c[-1, 1] + 0.6, "⋮", ha="center", va="bottom", fontsize=12)
         if labels:
-            ax.text(i, -top / 2.0 - 0.45, f"{names[i]}\n$d_{{{i}}}={d[i]}$", ha="center", va="top", fontsize=9)
-    ax.set_xlim(-0.5, len(d) - 0.5)
+            ax.text(gap * i, -top / 2.0 - 0.45, f"{names[i]}\n$d_{{{i}}}={d[i]}$", ha="center", va="top", fontsize=9)
+    ax.set_xlim(-0.8, gap * (len(d) - 1) + 0.8)
     ax.set_ylim(-top / 2.0 - 1.6, top / 2.0 + 1.0)
     ax.set_aspect("equal")
     ax.axis("off")
