@@ -29,3 +29,22 @@ def test_ledger_slug_and_record_payload():
     assert ch.record("Lemma 2.3", ok=False) is False
     with pytest.raises(ValueError, match="kind"):
         ch.record("Lemma 2.3", ok=True, kind="proved")
+
+
+def test_draw_network_from_dims():
+    import matplotlib.pyplot as plt
+
+    from dlnlib.plotting import draw_network
+
+    fig, ax = plt.subplots()
+    out = draw_network(ax, (4, 3, 3))
+    assert [c.shape[0] for c in out["nodes"]] == [4, 3, 3]
+    assert out["edges"] == 4 * 3 + 3 * 3
+    assert sum("W_" in t.get_text() for t in ax.texts) == 2
+    out = draw_network(ax, (30, 2), max_nodes=5, labels=False)
+    assert [c.shape[0] for c in out["nodes"]] == [5, 2]
+    with pytest.raises(ValueError, match="two integer widths"):
+        draw_network(ax, (3,))
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw_network(ax, (3, 2), max_nodes=2)
+    plt.close(fig)
