@@ -189,8 +189,9 @@ ITEMS: tuple[LedgerItem, ...] = (
           "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension", [6, 10]),
     _item("Theorem 4.2", "Hirsch–Pugh–Shub: the local stable and unstable manifolds of a normally hyperbolic "
           "manifold are smooth, of the dimensions of the stable and unstable bundles",
-          "illustration: trajectories near a saddle stratum contract and expand at the Hessian rates",
-          "tests/test_geometry.py::test_scalar_flow_limit_report_value_and_stable_manifold", [6, 10], pending=True),
+          "numerical test: the codimension of W^s (number of expanding flow directions) equals n₋ at every saddle "
+          "stratum of chapter 10; convergence on W^s and escape off it at the Hessian rates (relative error < 1e-2)",
+          "tests/test_manifolds.py::test_expanding_directions_count_is_codimension", [6, 10]),
     _item("Conjecture 1", "(OVF) for almost every data and initialization the flow converges to a global minimum",
           "Monte Carlo: fraction of runs at a global minimum with a 95 % Wilson interval (consistent with an "
           "almost-everywhere statement, never a proof)",
@@ -216,17 +217,18 @@ ITEMS: tuple[LedgerItem, ...] = (
           "the origin)", "exact integer counts on the r = 0 strata, as for Proposition 5",
           "tests/test_geometry.py::test_formula_special_cases", [6]),
     _item("Figure 1", "the network: layers d_0, …, d_N and weights W_1, …, W_N",
-          "illustration (chapter 10 or 11)", "tests/test_plotting.py::test_widths_label", [10], pending=True,
-          notes=None),
+          "illustration: drawn from the widths by `dlnlib.plotting.draw_network`",
+          "tests/test_plotting.py::test_draw_network_from_dims", [10], notes=None),
     _item("Figure 2", "the landscape of the loss: critical values stratified by rank",
-          "illustration (chapter 10 or 11)", "tests/test_critical.py::test_critical_index_sets_sorted_and_flags",
-          [10], pending=True, notes=None),
+          "illustration: computed critical values against n₋ per stratum (chapter 10); shown only if every saddle "
+          "has n₋ > 0 and every minimum none", "tests/test_critical.py::test_critical_index_sets_sorted_and_flags",
+          [10], notes=None),
     _item("Figure 3", "the local stable and unstable manifolds of a critical manifold",
-          "illustration (chapter 10 or 11)", "tests/test_geometry.py::test_projection_recovers_normal_distance",
-          [10], pending=True, notes=None),
+          "illustration: orbits on the computed W^s and W^u of a stratum (chapter 10)",
+          "tests/test_manifolds.py::test_portrait_geometry", [10], notes=None),
     _item("Figure 4", "trajectories near a saddle manifold approach it at an exponential rate, then leave",
-          "illustration (chapter 10 or 11)", "tests/test_geometry.py::test_projection_recovers_normal_distance",
-          [10], pending=True, notes=None),
+          "illustration: distance to the stratum along W^s runs with the predicted slopes (chapter 10)",
+          "tests/test_manifolds.py::test_shooting_builds_points_that_converge", [10], notes=None),
     # results the book checks that are not numbered items of [CLC]
     _item("Reduction (2)-(3)", "the SVD change of variables of §2.1 turns L into ½‖Σ̄ − W̄_N⋯W̄_1‖² + c",
           "numerical test: loss identity, round trip and singular values to 1e-9 (relative)",
