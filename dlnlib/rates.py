@@ -3,7 +3,7 @@
 Łojasiewicz's theorem, as used by [CLC] (Theorem 2.2, Proposition 1): near a critical point
 ``W*`` of an analytic function there are ``θ`` in ``[1/2, 1)`` and ``C > 0`` with
 
-    |L(W) - L(W*)|^θ <= C ||∇L(W)||,
+    ``|L(W) - L(W*)|^θ <= C ||∇L(W)||``,
 
 and a bounded gradient trajectory converges to a critical point. Integrating ``dL/dt = -||∇L||²``
 gives the rates (see the Mathematical notes, Convergence):

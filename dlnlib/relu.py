@@ -6,7 +6,7 @@ Network ``f(x) = W_N σ(W_{N-1} ... σ(W_1 x))`` without biases, ``σ(z) = max(z
 satisfies ``<W_i[k, :], ∇_{W_i}[k, :]> = <W_{i+1}[:, k], ∇_{W_{i+1}}[:, k]>``, so along the gradient
 flow the *balance*
 
-    b_{i,k} = ||W_i[k, :]||² - ||W_{i+1}[:, k]||²     (incoming minus outgoing weights)
+    ``b_{i,k} = ||W_i[k, :]||² - ||W_{i+1}[:, k]||²``     (incoming minus outgoing weights)
 
 is constant (Remark 3 of [CLC], after Du, Hu and Lee 2018; the diagonal of ``-C_i`` of Lemma 2.3 in
 the linear case ``α = 1``). Under gradient descent with step ``η`` the first-order terms cancel by the same
