@@ -49,6 +49,7 @@ _LIMIT_PTOL = 1e-4  # limit_critical_value: product error relative to s_1
 
 __all__ = [
     "CriticalIndexSet",
+    "Lemma32Structure",
     "LimitCriticalValue",
     "critical_index_sets",
     "critical_point",
@@ -56,6 +57,7 @@ __all__ = [
     "critical_values",
     "identify_index_set",
     "inversion_number",
+    "lemma32_structure",
     "limit_critical_value",
 ]
 
@@ -688,3 +690,141 @@ def _limit_critical_value(
         product_error=perr,
         message=msg,
     )
+
+
+# --------------------------------------------------------------------------- Lemma 3.2 (ii)-(iii)
+
+
+@dataclass(frozen=True)
+class Lemma32Structure:
+    """Block structure of a critical point in reduced coordinates (Lemma 3.2 (i)-(iii) of [CLC]).
+
+    See :func:`lemma32_structure`. Deviations are relative (Frobenius norms); ranks are numerical.
+
+    Attributes
+    ----------
+    index_set : tuple of int
+        ``S`` read off the end-to-end map (0-based).
+    rank : int
+        ``r = |S|``.
+    product_deviation : float
+        ``||W̄_{N:1} - I_S Σ̄||_F / s_1`` (item (i): the product, and with it the residual
+        ``Σ̄ - W̄_{N:1} = I_{S^c} Σ̄``, is block diagonal after the permutation putting ``S`` first).
+    left_deviation : float
+        ``||I_{S^c} W̄_{N:2}||_F / ||W̄_{N:2}||_F``: the rows of ``W̄_{N:2}`` outside ``S`` vanish, so
+        ``Π W̄_{N:2} = [Z; 0]``.
+    right_deviation : float
+        ``||W̄_{N-1:1} J_{S^c}||_F / ||W̄_{N-1:1}||_F``: the columns of ``W̄_{N-1:1}`` at the input
+        coordinates ``S^c`` (among the first ``d_y``) vanish, so ``W̄_{N-1:1} Π'^T = [Z', 0, *]``.
+    left_rank : int
+        Rank of ``Z`` (the rows ``S`` of ``W̄_{N:2}``); the lemma gives ``r``.
+    right_rank : int
+        Rank of ``Z'`` (the columns ``S`` of ``W̄_{N-1:1}``); the lemma gives ``r``.
+    middle_rank : int
+        ``r' = rank W̄_{N-1:2}`` (identity for ``N = 2``); the lemma gives ``r' >= r``.
+    """
+
+    index_set: tuple[int, ...]
+    rank: int
+    product_deviation: float
+    left_deviation: float
+    right_deviation: float
+    left_rank: int
+    right_rank: int
+    middle_rank: int
+
+    @property
+    def max_deviation(self) -> float:
+        """Largest of the three relative deviations."""
+        return max(self.product_deviation, self.left_deviation, self.right_deviation)
+
+    def holds(self, tol: float = 1e-10) -> bool:
+        """Whether every block vanishes to ``tol`` and the ranks are as stated.
+
+        Parameters
+        ----------
+        tol : float, optional
+            Tolerance on the relative deviations.
+
+        Returns
+        -------
+        bool
+            ``max_deviation <= tol``, ``left_rank == right_rank == rank <= middle_rank``.
+        """
+        return bool(
+            self.max_deviation <= tol
+            and self.left_rank == self.rank
+            and self.right_rank == self.rank
+            and self.middle_rank >= self.rank
+        )
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    nb = float(np.linalg.norm(b))
+    return float(np.linalg.norm(a)) / nb if nb > 0 else 0.0
+
+
+def lemma32_structure(weights: Sequence, X, Y, *, rank_tol: float = 1e-8) -> Lemma32Structure:
+    """Measure the block structure that Lemma 3.2 (i)-(iii) of [CLC] gives every critical point.
+
+    In the reduced coordinates of :func:`dlnlib.model.reduce_data` (``X = I``, ``Y = Σ̄``), the
+    criticality equations for the first and last layers, ``W̄_{N:2}^T E = 0`` and
+    ``E W̄_{N-1:1}^T = 0`` with ``E = Σ̄ - W̄_{N:1}``, together with ``W̄_{N:1} = I_S Σ̄`` (item (i)), give
+    the block form of the proof of Lemma 3.2: after a permutation putting ``S`` first, the rows of
+    ``W̄_{N:2}`` outside ``S`` vanish and its rows in ``S`` have rank ``r``; the columns of ``W̄_{N-1:1}``
+    at ``S^c`` vanish and its columns at ``S`` have rank ``r``; and ``r' = rank W̄_{N-1:2} >= r``.
+    See the Mathematical notes, Critical points. The displayed formulas of items (ii)-(iii) are not
+    in our copy of the paper; this is the structure their proof derives.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        A critical point ``[W_1, ..., W_N]`` (``N >= 2``) in original coordinates.
+    X : ndarray of shape (d_x, m)
+        Data (Assumptions 1-3; hidden widths below ``d_y`` allowed).
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    rank_tol : float, optional
+        Keyword-only. Relative threshold of the numerical ranks.
+
+    Returns
+    -------
+    Lemma32Structure
+        Deviations and ranks.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes, or depth ``N < 2``.
+    """
+    ws, X, Y = _check_problem(weights, X, Y)
+    n = len(ws)
+    if n < 2:
+        raise ValueError(f"Lemma 3.2 (ii)-(iii) concern depth N >= 2, got N = {n}")
+    red = reduce_data(X, Y)
+    s = red.singular_values
+    wr = red.to_reduced(ws)
+    d = dims_of(wr)
+    P = _chain(wr, n, 1, d[0])
+    S, prod_dev = identify_index_set(P, s)
+    sc = [i for i in range(d[-1]) if i not in S]
+    left = _chain(wr, n, 2, d[1])  # W_{N:2}, (d_y, d_1)
+    right = _chain(wr, n - 1, 1, d[0])  # W_{N-1:1}, (d_{N-1}, d_x)
+    middle = _chain(wr, n - 1, 2, d[1])  # W_{N-1:2}, identity for N = 2
+    return Lemma32Structure(
+        index_set=S,
+        rank=len(S),
+        product_deviation=prod_dev,
+        left_deviation=_rel(left[sc], left),
+        right_deviation=_rel(right[:, sc], right),
+        left_rank=_rank(left[list(S)], rank_tol),
+        right_rank=_rank(right[:, list(S)], rank_tol),
+        middle_rank=_rank(middle, rank_tol),
+    )
+
+
+def _rank(a: np.ndarray, rank_tol: float) -> int:
+    if a.size == 0:
+        return 0
+    sv = np.linalg.svd(a, compute_uv=False)
+    return int(np.sum(sv > rank_tol * sv[0])) if sv[0] > 0 else 0

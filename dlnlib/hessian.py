@@ -58,7 +58,9 @@ __all__ = [
     "hessian_fd",
     "hessian_vector_product",
     "inertia",
+    "line_polynomial",
     "pairing_criterion",
+    "second_variation",
 ]
 
 KINDS = ("global_minimum", "strict_saddle", "non_strict_saddle", "not_critical")
@@ -645,3 +647,94 @@ def classify(
         zero_tol=zero_tol,
         check_hessian=check_hessian,
     ).kind
+
+
+# --------------------------------------------------------------------------- Proposition 3 along a line
+
+
+def second_variation(weights: Sequence, X, Y, delta) -> float:
+    """The second variation of Proposition 3 of [CLC], evaluated directly from its formula.
+
+    ``D²L(W)[Δ, Δ] = ||F_1||_F^2 + 2 <R, F_2>`` with ``R = W_{N:1} X - Y``,
+    ``F_1 = Σ_i W_{N:i+1} Δ_i W_{i-1:1} X`` and ``F_2 = Σ_{i<j} W_{N:j+1} Δ_j W_{j-1:i+1} Δ_i W_{i-1:1} X``
+    (see the Mathematical notes, Second order). Independent of :func:`hessian`, which assembles the
+    same form block by block.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``.
+    X : ndarray of shape (d_x, m)
+        Data.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    delta : ndarray of shape (P,) or list of ndarray
+        The variation ``Δ`` (flat, in the order of :func:`hessian`, or shaped like ``weights``).
+
+    Returns
+    -------
+    float
+        ``D²L(W)[Δ, Δ]``.
+    """
+    ws, X, Y = _check_problem(weights, X, Y)
+    ds = _as_direction(delta, ws)
+    n = len(ws)
+    d = dims_of(ws)
+
+    def chain(j, i):  # W_{j:i} (1-based, identity if j < i)
+        out = np.eye(d[i - 1])
+        for k in range(i, j + 1):
+            out = ws[k - 1] @ out
+        return out
+
+    R = chain(n, 1) @ X - Y
+    F1 = sum(chain(n, i + 1) @ ds[i - 1] @ chain(i - 1, 1) @ X for i in range(1, n + 1))
+    F2 = sum(
+        chain(n, j + 1) @ ds[j - 1] @ chain(j - 1, i + 1) @ ds[i - 1] @ chain(i - 1, 1) @ X
+        for j in range(2, n + 1)
+        for i in range(1, j)
+    )
+    return float(np.sum(F1 * F1) + (2.0 * np.sum(R * F2) if n > 1 else 0.0))
+
+
+def line_polynomial(weights: Sequence, X, Y, delta) -> np.ndarray:
+    """Exact coefficients of the polynomial ``t -> L(W + t Δ)``, of degree ``2N``.
+
+    ``W_{N:1}(t) = Π_i (W_i + t Δ_i) = Σ_k t^k P_k`` is expanded exactly, so
+    ``L(W + tΔ) = 1/2 ||Σ_k t^k P_k X - Y||_F^2 = Σ_k c_k t^k``. In particular ``c_1 = <∇L, Δ>``,
+    ``c_2 = 1/2 D²L[Δ, Δ]`` (Proposition 3 of [CLC]) and, where both vanish (a critical point and a
+    direction of the Hessian kernel), ``c_3 = lim (L(W + tΔ) - L(W)) / t^3``: the cubic descent rate
+    along a non-strict direction.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``.
+    X : ndarray of shape (d_x, m)
+        Data.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    delta : ndarray of shape (P,) or list of ndarray
+        The direction ``Δ``.
+
+    Returns
+    -------
+    ndarray of shape (2N + 1,)
+        ``c_0, ..., c_{2N}`` (``c_0 = L(W)``).
+    """
+    ws, X, Y = _check_problem(weights, X, Y)
+    ds = _as_direction(delta, ws)
+    coef = [ws[0], ds[0]]
+    for w, dd in zip(ws[1:], ds[1:], strict=True):
+        nxt = [w @ coef[0]]
+        nxt += [w @ coef[k] + dd @ coef[k - 1] for k in range(1, len(coef))]
+        nxt.append(dd @ coef[-1])
+        coef = nxt
+    res = [c @ X for c in coef]
+    res[0] = res[0] - Y
+    n_c = len(res)
+    out = np.zeros(2 * n_c - 1)
+    for a in range(n_c):
+        for b in range(n_c):
+            out[a + b] += 0.5 * float(np.sum(res[a] * res[b]))
+    return out

@@ -37,15 +37,19 @@ from .hessian import _second_order_block
 from .model import _check_dims, _end_to_end, _flat, _gradient_from_e, _offsets, _products, _unflat, random_weights
 
 __all__ = [
+    "CompositeFlow",
+    "DataSquareLoss",
     "EndToEndLoss",
     "HuberLoss",
     "LocalMinimaSearch",
     "LocalMinimumCertificate",
+    "SoftmaxCrossEntropyLoss",
     "SquareLoss",
     "VarietyStationarity",
     "WeightedLogCoshLoss",
     "certify_local_minimum",
     "classify_pure_spurious",
+    "composite_flow",
     "composite_gradient",
     "composite_hessian",
     "composite_loss",
@@ -279,6 +283,163 @@ class HuberLoss(_ElementwiseLoss):
         return np.diag((np.abs(r) < self.delta).astype(float).ravel())
 
 
+def _check_samples(X) -> np.ndarray:
+    X = as_finite_array(X, "X", ndim=2)
+    if X.shape[1] < 1:
+        raise ValueError(f"X must have at least one sample (column), got shape {X.shape}")
+    return X
+
+
+def _placeholder_target(shape: tuple[int, int]) -> np.ndarray:
+    t = np.zeros(shape)
+    t.setflags(write=False)
+    return t
+
+
+@dataclass(frozen=True, eq=False)
+class DataSquareLoss:
+    """``ℓ(A) = 1/2 ||Y - A X||_F^2``: the square loss of [CLC] eq. (1) as a loss of the end-to-end map.
+
+    Unlike :class:`SquareLoss` (whitened data) ``X`` is arbitrary, possibly rank-deficient (Remark 1
+    of [CLC]). ``grad = (A X - Y) X^T``, ``hess = I ⊗ X X^T`` (C-order ``vec``). Implements
+    :class:`EndToEndLoss`; ``target`` is a zero array that only fixes the shape ``(d_y, d_x)``.
+
+    Attributes
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data.
+    Y : ndarray of shape (d_y, m)
+        Targets.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+
+    def __post_init__(self):
+        X = _check_samples(self.X)
+        Y = as_finite_array(self.Y, "Y", ndim=2)
+        if Y.shape[1] != X.shape[1]:
+            raise ValueError(f"X and Y must have the same number of samples, got {X.shape} and {Y.shape}")
+        object.__setattr__(self, "X", X.copy())
+        object.__setattr__(self, "Y", Y.copy())
+        object.__setattr__(self, "target", _placeholder_target((Y.shape[0], X.shape[0])))
+
+    def __repr__(self) -> str:
+        return f"DataSquareLoss(d_x={self.X.shape[0]}, d_y={self.Y.shape[0]}, m={self.X.shape[1]})"
+
+    def _check(self, A) -> np.ndarray:
+        A = as_finite_array(A, "A", ndim=2)
+        if A.shape != self.target.shape:
+            raise ValueError(f"A must have shape (d_y, d_x) = {self.target.shape}, got {A.shape}")
+        return A
+
+    def value(self, A) -> float:
+        """The loss ``1/2 ||Y - A X||_F^2`` (see :meth:`EndToEndLoss.value`)."""
+        r = self.Y - self._check(A) @ self.X
+        return 0.5 * float(np.sum(r * r))
+
+    def grad(self, A) -> np.ndarray:
+        """The gradient ``(A X - Y) X^T`` (see :meth:`EndToEndLoss.grad`)."""
+        return (self._check(A) @ self.X - self.Y) @ self.X.T
+
+    def hess(self, A) -> np.ndarray:
+        """The Hessian ``I_{d_y} ⊗ X X^T`` (see :meth:`EndToEndLoss.hess`)."""
+        self._check(A)
+        return np.kron(np.eye(self.Y.shape[0]), self.X @ self.X.T)
+
+
+@dataclass(frozen=True, eq=False)
+class SoftmaxCrossEntropyLoss:
+    """Softmax cross-entropy with one-hot targets, optionally with weight decay on the end-to-end map.
+
+    ``ℓ(A) = Σ_j [log Σ_c exp((A x_j)_c) - (A x_j)_{y_j}] + λ/2 ||A||_F^2`` for samples ``x_j`` (columns
+    of ``X``) with labels ``y_j``; ``grad = (softmax(A X) - Y_onehot) X^T + λ A`` and
+    ``hess = Σ_j (diag(p_j) - p_j p_j^T) ⊗ x_j x_j^T + λ I``. Remark 3 of [CLC]: the invariants of
+    Lemma 2.3 are conserved by the gradient flow of ``ℓ ∘ μ`` for any such ``ℓ``. Implements
+    :class:`EndToEndLoss`; ``target`` is a zero array that only fixes the shape ``(n_classes, d_x)``.
+
+    Attributes
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data.
+    labels : ndarray of shape (m,)
+        Integer labels in ``0 .. n_classes - 1``.
+    n_classes : int
+        Number of classes ``d_y >= 2``.
+    weight_decay : float
+        ``λ >= 0``.
+    """
+
+    X: np.ndarray
+    labels: np.ndarray
+    n_classes: int
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        X = _check_samples(self.X)
+        lab = np.asarray(self.labels)
+        k = check_positive(self.n_classes, "n_classes", integer=True)
+        if k < 2:
+            raise ValueError(f"n_classes must be >= 2, got {k}")
+        if lab.shape != (X.shape[1],) or not np.issubdtype(lab.dtype, np.integer):
+            raise ValueError(f"labels must be {X.shape[1]} integers (one per column of X), got {lab.shape} {lab.dtype}")
+        if lab.min() < 0 or lab.max() >= k:
+            raise ValueError(f"labels must lie in 0..{k - 1}, got range [{lab.min()}, {lab.max()}]")
+        lam = float(self.weight_decay)
+        if not np.isfinite(lam) or lam < 0:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        object.__setattr__(self, "X", X.copy())
+        object.__setattr__(self, "labels", lab.astype(int).copy())
+        object.__setattr__(self, "n_classes", k)
+        object.__setattr__(self, "weight_decay", lam)
+        object.__setattr__(self, "target", _placeholder_target((k, X.shape[0])))
+
+    def __repr__(self) -> str:
+        return (
+            f"SoftmaxCrossEntropyLoss(d_x={self.X.shape[0]}, n_classes={self.n_classes}, m={self.X.shape[1]}, "
+            f"weight_decay={self.weight_decay:g})"
+        )
+
+    @property
+    def onehot(self) -> np.ndarray:
+        """One-hot targets of shape ``(n_classes, m)``."""
+        out = np.zeros((self.n_classes, self.X.shape[1]))
+        out[self.labels, np.arange(self.X.shape[1])] = 1.0
+        return out
+
+    def _logits(self, A) -> np.ndarray:
+        A = as_finite_array(A, "A", ndim=2)
+        if A.shape != self.target.shape:
+            raise ValueError(f"A must have shape (n_classes, d_x) = {self.target.shape}, got {A.shape}")
+        return A @ self.X
+
+    def _probs(self, z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=0, keepdims=True))
+        return e / e.sum(axis=0, keepdims=True)
+
+    def value(self, A) -> float:
+        """The loss (see :meth:`EndToEndLoss.value`)."""
+        z = self._logits(A)
+        zmax = z.max(axis=0)
+        lse = zmax + np.log(np.sum(np.exp(z - zmax), axis=0))
+        ce = float(np.sum(lse - z[self.labels, np.arange(z.shape[1])]))
+        return ce + 0.5 * self.weight_decay * float(np.sum(np.asarray(A) ** 2))
+
+    def grad(self, A) -> np.ndarray:
+        """The gradient ``(softmax(A X) - Y) X^T + λ A`` (see :meth:`EndToEndLoss.grad`)."""
+        z = self._logits(A)
+        return (self._probs(z) - self.onehot) @ self.X.T + self.weight_decay * np.asarray(A, dtype=float)
+
+    def hess(self, A) -> np.ndarray:
+        """The Hessian ``Σ_j (diag p_j - p_j p_j^T) ⊗ x_j x_j^T + λ I`` (see :meth:`EndToEndLoss.hess`)."""
+        p = self._probs(self._logits(A))  # (k, m)
+        k, dx = self.target.shape
+        cov = np.einsum("cj,ce->jce", p, np.eye(k)) - np.einsum("cj,ej->jce", p, p)  # (m, k, k)
+        xx = np.einsum("aj,bj->jab", self.X, self.X)  # (m, d_x, d_x)
+        h = np.einsum("jce,jab->caeb", cov, xx).reshape(k * dx, k * dx)
+        return h + self.weight_decay * np.eye(k * dx)
+
+
 # --------------------------------------------------------------------------- composite functions
 
 
@@ -401,6 +562,109 @@ def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
         Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
     """
     return _hessian_trusted(_validated(weights, ell), ell)
+
+
+@dataclass(frozen=True)
+class CompositeFlow:
+    """A gradient-flow trajectory of ``ℓ ∘ μ`` (+ layer-wise weight decay) (:func:`composite_flow`).
+
+    Attributes
+    ----------
+    t : ndarray of shape (n_t,)
+        Recorded times.
+    weights : list of ndarray
+        ``W_i(t)`` stacked over time: shape ``(n_t, d_i, d_{i-1})``.
+    loss : ndarray of shape (n_t,)
+        ``ℓ(W_{N:1}(t)) + layer_decay/2 Σ_i ||W_i(t)||^2``.
+    invariants : list of ndarray
+        ``C_i(t) = W_{i+1}^T W_{i+1} - W_i W_i^T`` stacked over time, shape ``(n_t, d_i, d_i)``.
+    status : int
+        ``solve_ivp`` status (0: reached ``t_max``).
+    """
+
+    t: np.ndarray
+    weights: list[np.ndarray] = field(repr=False)
+    loss: np.ndarray = field(repr=False)
+    invariants: list[np.ndarray] = field(repr=False)
+    status: int = 0
+
+    def invariant_drift(self) -> np.ndarray:
+        """``max_i ||C_i(t) - C_i(0)||_F`` at each recorded time, shape ``(n_t,)``."""
+        if not self.invariants:
+            return np.zeros(self.t.size)
+        return np.max([np.linalg.norm(c - c[:1], axis=(1, 2)) for c in self.invariants], axis=0)
+
+
+def composite_flow(
+    weights0: Sequence,
+    ell: EndToEndLoss,
+    t_max: float,
+    *,
+    layer_decay: float = 0.0,
+    t_eval=None,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+) -> CompositeFlow:
+    """Gradient flow of ``L(W) = ℓ(W_{N:1}) + layer_decay/2 Σ_i ||W_i||_F^2`` (``solve_ivp``, DOP853).
+
+    Remark 3 of [CLC]: for any differentiable ``ℓ`` the identity ``W_{i+1}^T ∇_{W_{i+1}} = ∇_{W_i} W_i^T``
+    holds, so the invariants ``C_i`` of Lemma 2.3 are conserved when ``layer_decay = 0``; weight decay on
+    the *layers* adds ``-2 layer_decay C_i`` to ``dC_i/dt``, so ``C_i(t) = exp(-2 layer_decay t) C_i(0)``
+    (weight decay on the end-to-end map belongs to ``ℓ`` and keeps the ``C_i``).
+
+    Parameters
+    ----------
+    weights0 : list of ndarray
+        ``[W_1, ..., W_N]``.
+    ell : EndToEndLoss
+        Loss of the end-to-end map (e.g. :class:`SoftmaxCrossEntropyLoss`, :class:`DataSquareLoss`).
+    t_max : float
+        Positive horizon.
+    layer_decay : float, optional
+        Keyword-only. Weight decay ``>= 0`` on every layer.
+    t_eval : array_like or None, optional
+        Keyword-only. Increasing recording times in ``[0, t_max]`` (default: 101 equally spaced).
+    rtol, atol : float, optional
+        Keyword-only. Tolerances of ``solve_ivp``.
+
+    Returns
+    -------
+    CompositeFlow
+        The trajectory.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid weights, loss or parameters.
+    RuntimeError
+        If the integration fails.
+    """
+    from scipy.integrate import solve_ivp
+
+    ws0 = _validated(weights0, ell)
+    t_max = check_positive(t_max, "t_max")
+    lam = float(layer_decay)
+    if not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"layer_decay must be a finite number >= 0, got {layer_decay!r}")
+    if t_eval is None:
+        t_eval = np.linspace(0.0, t_max, 101)
+    t_eval = as_finite_array(t_eval, "t_eval", ndim=1)
+    if t_eval.size == 0 or t_eval[0] < 0 or t_eval[-1] > t_max or np.any(np.diff(t_eval) <= 0):
+        raise ValueError(f"t_eval must be increasing within [0, t_max={t_max}]")
+    d = dims_of(ws0)
+
+    def rhs(_t, y):
+        ws = _unflat(y, d)
+        return -_flat(_gradient_from_e(ws, ell.grad(_end_to_end(ws)))) - lam * y
+
+    sol = solve_ivp(rhs, (0.0, t_max), _flat(ws0), method="DOP853", t_eval=t_eval, rtol=rtol, atol=atol)
+    if sol.status < 0:
+        raise RuntimeError(f"composite_flow: solve_ivp failed: {sol.message}")
+    wst = _unflat(np.ascontiguousarray(sol.y.T), d)
+    lossv = np.array([ell.value(_end_to_end([w[k] for w in wst])) for k in range(sol.t.size)])
+    lossv = lossv + 0.5 * lam * np.sum(sol.y * sol.y, axis=0)
+    invs = [np.swapaxes(wst[i + 1], 1, 2) @ wst[i + 1] - wst[i] @ np.swapaxes(wst[i], 1, 2) for i in range(len(d) - 2)]
+    return CompositeFlow(t=sol.t, weights=[w.copy() for w in wst], loss=lossv, invariants=invs, status=int(sol.status))
 
 
 # --------------------------------------------------------------------------- pure / spurious

@@ -23,6 +23,7 @@ from ._validation import as_finite_array, as_rng, as_weights, check_positive, di
 
 __all__ = [
     "DataSummary",
+    "RankReduction",
     "Reduction",
     "balanced_weights",
     "check_data",
@@ -34,6 +35,7 @@ __all__ = [
     "partial_product",
     "random_weights",
     "reduce_data",
+    "reduce_rank_deficient",
 ]
 
 
@@ -724,3 +726,103 @@ def least_squares(X, Y) -> np.ndarray:
             f"smallest singular value {sx[-1]:.3e}"
         )
     return np.linalg.lstsq(X.T, Y.T, rcond=None)[0].T
+
+
+# --------------------------------------------------------------------------- rank-deficient data (Remark 1)
+
+
+@dataclass(frozen=True)
+class RankReduction:
+    """Rank-deficient data reduced to full-rank data (Remark 1 of [CLC]; see the Mathematical notes, Reduction).
+
+    With ``X = U_k Σ_k V_k^T`` (the ``k = rank X`` nonzero singular triplets), the reduced data is
+    ``X' = U_k^T X = Σ_k V_k^T`` of shape ``(k, m)`` and full row rank, and the reduced first layer is
+    ``W_1' = W_1 U_k``. Then ``W_{N:1} X = W'_{N:1} X'`` for all weights, so the loss is the same; the
+    gradient of ``W_1`` lies in the row space ``U_k^T`` (``∇_{W_1} L = (...) X^T = (...) X'^T U_k^T``), hence
+    along the flow ``W_1 (I - U_k U_k^T)`` stays constant and ``(W_1 U_k, W_2, ..., W_N)`` follows the
+    flow of the reduced problem exactly: the end-to-end map on the data, ``W_{N:1} X``, has the same
+    trajectory.
+
+    Attributes
+    ----------
+    X_reduced : ndarray of shape (k, m)
+        ``X' = U_k^T X``.
+    basis : ndarray of shape (d_x, k)
+        ``U_k``, orthonormal columns spanning the column space of ``X``.
+    rank : int
+        ``k``.
+    """
+
+    X_reduced: np.ndarray = field(repr=False)
+    basis: np.ndarray = field(repr=False)
+    rank: int
+
+    def to_reduced(self, weights: Sequence) -> list[np.ndarray]:
+        """``(W_1 U_k, W_2, ..., W_N)``.
+
+        Parameters
+        ----------
+        weights : list of ndarray
+            Weights of the original problem (``W_1`` of shape ``(d_1, d_x)``).
+
+        Returns
+        -------
+        list of ndarray
+            Weights of the reduced problem (``W_1'`` of shape ``(d_1, k)``).
+        """
+        ws = [w.copy() for w in as_weights(weights)]
+        if ws[0].shape[1] != self.basis.shape[0]:
+            raise ValueError(f"W_1 must have {self.basis.shape[0]} columns (d_x), got shape {ws[0].shape}")
+        ws[0] = ws[0] @ self.basis
+        return ws
+
+    def from_reduced(self, weights_reduced: Sequence, weights0: Sequence) -> list[np.ndarray]:
+        """Lift reduced weights back: ``W_1 = W_1' U_k^T + W_1^0 (I - U_k U_k^T)``, others unchanged.
+
+        Parameters
+        ----------
+        weights_reduced : list of ndarray
+            Weights of the reduced problem.
+        weights0 : list of ndarray
+            Original weights whose component orthogonal to the data (constant along the flow) is kept.
+
+        Returns
+        -------
+        list of ndarray
+            Weights of the original problem.
+        """
+        wr = [w.copy() for w in as_weights(weights_reduced, "weights_reduced")]
+        w0 = as_weights(weights0, "weights0")
+        u = self.basis
+        wr[0] = wr[0] @ u.T + w0[0] - (w0[0] @ u) @ u.T
+        return wr
+
+
+def reduce_rank_deficient(X, *, rtol: float = 1e-10) -> RankReduction:
+    """Reduce rank-deficient data to full-rank data with the same flow of the end-to-end map (Remark 1 of [CLC]).
+
+    Parameters
+    ----------
+    X : ndarray of shape (d_x, m)
+        Data, possibly of rank ``k < d_x``.
+    rtol : float, optional
+        Keyword-only. Singular values below ``rtol`` times the largest count as zero.
+
+    Returns
+    -------
+    RankReduction
+        The reduced data ``X' = U_k^T X`` and the basis ``U_k``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is zero or not finite.
+    """
+    X = as_finite_array(X, "X", ndim=2)
+    rtol = check_positive(rtol, "rtol")
+    u, s, _ = np.linalg.svd(X, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        raise ValueError("X must not be zero (Remark 1 of [CLC] reduces to its nonzero singular directions)")
+    k = int(np.sum(s > rtol * s[0]))
+    basis = u[:, :k]
+    return RankReduction(X_reduced=basis.T @ X, basis=basis, rank=k)
