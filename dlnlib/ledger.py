@@ -118,136 +118,314 @@ _HYPOTHESIS = "not numerically checkable: a hypothesis on the data, not a result
 _T_CHECK_DATA = "tests/test_model.py::test_check_data_errors_name_the_problem"
 
 ITEMS: tuple[LedgerItem, ...] = (
-    _item("Assumption 1", "m ≥ d_x ≥ d_y, and every hidden width is at least d_y (dimension condition)",
-          _HYPOTHESIS + "`dlnlib.check_data` (ValueError naming Assumption 1)", _T_CHECK_DATA, [1],
-          checkable=False, section="ch01-assumptions"),
-    _item("Assumption 2", "X and Y have full row rank",
-          _HYPOTHESIS + "`dlnlib.check_data` and the flow integrators (ValueError naming Assumption 2)",
-          _T_CHECK_DATA, [1], checkable=False, section="ch01-assumptions"),
-    _item("Assumption 3", "the reduced target has distinct singular values",
-          _HYPOTHESIS + "`dlnlib.check_data`; `ovf_experiment` accepts repeated values only with "
-          "`allow_degenerate=True` (chapter 7)", _T_CHECK_DATA, [1], checkable=False, section="ch01-assumptions"),
-    _item("Assumption 4", "(one hidden layer) distinct sets of singular values give distinct critical values",
-          "not numerically checkable: a hypothesis on the data (generic); chapter 4 reports the smallest gap "
-          "between the critical values of its data, and `limit_critical_value` leaves a limit unresolved when "
-          "two values coincide", "tests/test_critical.py::test_critical_values_merge_duplicates", [4],
-          checkable=False, section="ch04-critical-values"),
-    _item("Definition 2.1", "the GDD is the gradient flow dW/dt = −∇L(W) for the Frobenius metric; its critical "
-          "points are the zeros of ∇L",
-          "not numerically checkable: a definition; its implementation (`dlnlib.gradient`, "
-          "`dlnlib.gradient_flow`) is tested against finite differences",
-          "tests/test_model.py::test_gradient_matches_central_finite_differences", [2], checkable=False,
-          section="ch02-lemma-2-3"),
-    _item("Definition 4.1", "normal hyperbolicity: an invariant manifold whose normal directions split into "
-          "stable and unstable bundles that contract or expand faster than along the manifold",
-          "not numerically checkable: a definition; chapter 6 computes the splitting T C ⊕ E^s ⊕ E^u it asks "
-          "for with `dlnlib.geometry.stable_unstable_dimensions` (Proposition 5)",
-          "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension",
-          [6], checkable=False, section="ch06-strata"),
-    _item("Theorem 2.2", "Łojasiewicz: a bounded trajectory of an analytic gradient flow converges to a single "
-          "critical point, at a guaranteed rate", "numerical test of the convergence rate (chapter 11)",
-          "tests/test_dynamics.py::test_flow_stops_when_converged_and_at_critical_point", [11], pending=True),
-    _item("Lemma 2.3", "along the flow the invariants C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ are constant",
-          "numerical test: drift of the C_i along the flow relative to max‖W_i(0)‖², tolerance 1e-8",
-          "tests/test_dynamics.py::test_flow_conserves_invariants_and_decreases_loss", [2, 6]),
-    _item("Lemma 2.4", "‖W_{N:1}‖² lies between two polynomials of degree N in ‖W_1‖² whose coefficients "
-          "depend only on the invariants", "numerical test of the explicit sandwich at every snapshot, "
-          "relative tolerance 1e-10", "tests/test_theory.py::test_lemma24_sandwich_and_power_trace_on_random_weights",
-          [3]),
-    _item("Lemma 3.1", "critical points satisfy W_{N:i+1}ᵀ (W_{N:1}X − Y) Xᵀ W_{i−1:1}ᵀ = 0 for every i",
-          "numerical test: the equations hold at one constructed point per index set S, relative tolerance 1e-10",
-          "tests/test_critical.py::test_constructed_points_are_critical", [4]),
-    _item("Lemma 3.2 (i)", "at a critical point the end-to-end map is U_S U_Sᵀ Σ_YX Σ_XX⁻¹ for an index set S "
-          "with |S| = rank ≤ r_max", "numerical test: constructed points to 1e-10; gradient-flow limits "
-          "identified to 1e-4", "tests/test_critical.py::test_limit_critical_value_identifies_every_set", [4]),
-    _item("Lemma 3.2 (ii)", "after a permutation putting S first, the weights of a critical point take a block form",
-          "numerical test of the block structure (section appended to chapter 4)",
-          "tests/test_critical.py::test_complement_blocks_give_extra_rank_same_critical_value", [4], pending=True),
-    _item("Lemma 3.2 (iii)", "the remaining critical-point equations (23) on the complement blocks",
-          "numerical test of (23) (section appended to chapter 4)",
-          "tests/test_critical.py::test_complement_two_zero_blocks_depth_four", [4], pending=True),
-    _item("Lemma 3.2 (iv)", "the critical values are c + ½ Σ_{i∉S} s_i², a finite set",
-          "numerical test: loss at constructed points to 1e-10; final losses of gradient-flow runs to 1e-6",
-          "tests/test_critical.py::test_critical_values_brute_force_tiny", [4]),
-    _item("Proposition 1", "every gradient-flow trajectory is bounded and converges to a critical point",
-          "numerical test over many flows: weight norm bounded, gradient below the stopping tolerance",
-          "tests/test_dynamics.py::test_flow_stops_when_converged_and_at_critical_point", [3]),
-    _item("Proposition 2", "pyramidal widths and invariants with enough positive eigenvalues give "
-          "L̄(t) ≤ L̄(0) e^{−2κt}", "numerical test of the bound along certified flows (excess < 1e-6 "
-          "decades) and a control that must violate the naive rate",
-          "tests/test_theory.py::test_prop2_bound_holds_along_the_reduced_flow", [3], notes="notes-proposition-2"),
-    _item("Proposition 3", "the first and second variations of L (gradient and Hessian quadratic form)",
-          "numerical test of the second variation (section appended to chapter 5)",
-          "tests/test_hessian.py::test_hessian_quadratic_form_is_second_variation", [5], pending=True),
-    _item("Proposition 4", "every local minimum is global, no local maximum; N = 2: all saddles strict; N ≥ 3: "
-          "non-strict saddles exist; rank(W_{N−1}⋯W_2) > |S| forces a negative eigenvalue",
-          "exact inertia counts at constructed critical points; multistart search for the square loss",
-          "tests/test_hessian.py::test_depth_three_non_strict_and_strict_saddles_same_set", [5, 6, 9]),
-    _item("Proposition 5", "(one hidden layer) each critical stratum is a submanifold of dimension (27), its "
-          "tangent space is the Hessian kernel, and (28) splits the space",
-          "exact integer counts: formula (27) = numerical tangent dimension = dim ker Hessian, n₋ = (28)",
-          "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension", [6, 10]),
-    _item("Theorem 4.2", "Hirsch–Pugh–Shub: the local stable and unstable manifolds of a normally hyperbolic "
-          "manifold are smooth, of the dimensions of the stable and unstable bundles",
-          "numerical test: the codimension of W^s (number of expanding flow directions) equals n₋ at every saddle "
-          "stratum of chapter 10; convergence on W^s and escape off it at the Hessian rates (relative error < 1e-2)",
-          "tests/test_manifolds.py::test_expanding_directions_count_is_codimension", [6, 10]),
-    _item("Conjecture 1", "(OVF) for almost every data and initialization the flow converges to a global minimum",
-          "Monte Carlo: fraction of runs at a global minimum with a 95 % Wilson interval (consistent with an "
-          "almost-everywhere statement, never a proof)",
-          "tests/test_experiments.py::test_negative_control_is_classified_as_saddle", [7]),
-    _item("Remark 1", "Assumptions 1 and 2 are mild: rank-deficient data reduce to a smaller problem that "
-          "satisfies them", "numerical test (chapter 11)", _T_CHECK_DATA, [11], pending=True),
-    _item("Remark 2", "the argument extends to descent directions satisfying an angle condition (SGD, momentum, "
-          "Adam)", "numerical test (chapter 11)", "tests/test_dynamics.py::test_gd_converges_with_grad_tol", [11],
-          pending=True),
-    _item("Remark 3", "Lemma 2.3 holds for any loss of the end-to-end map", "numerical test (chapter 11)",
-          "tests/test_losses.py::test_composite_gradient_and_hessian_vs_finite_differences", [11], pending=True),
-    _item("Remark 4", "the hypothesis of Proposition 2 holds on large sets: W_1 small, later layers large",
-          "illustration: initializations drawn as the remark suggests are certified",
-          "tests/test_theory.py::test_remark4_weights_errors", [3]),
-    _item("Remark 5", "the global minimum is the least-squares map W_LS = Σ_YX Σ_XX⁻¹ with loss c",
-          "numerical test: W_LS maps to Σ̄ with loss c to 1e-9; learned maps within 1e-5 of the optimum",
-          "tests/test_model.py::test_least_squares_and_constant", [1, 7]),
-    _item("Remark 6", "the rank condition of Proposition 4 is weaker than Kawaguchi's and already forces a "
-          "negative Hessian eigenvalue at a saddle",
-          "illustration: every random saddle with rank(W_{N−1}⋯W_2) > |S| has n₋ > 0",
-          "tests/test_landscape.py::test_middle_rank_makes_saddles_strict", [5]),
-    _item("Remark 7", "Proposition 5 also holds on the stratum its proof sets aside (read here as r = 0, through "
-          "the origin)", "exact integer counts on the r = 0 strata, as for Proposition 5",
-          "tests/test_geometry.py::test_formula_special_cases", [6]),
-    _item("Figure 1", "the network: layers d_0, …, d_N and weights W_1, …, W_N",
-          "illustration: drawn from the widths by `dlnlib.plotting.draw_network`",
-          "tests/test_plotting.py::test_draw_network_from_dims", [10], notes=None),
-    _item("Figure 2", "the landscape of the loss: critical values stratified by rank",
-          "illustration: computed critical values against n₋ per stratum (chapter 10); shown only if every saddle "
-          "has n₋ > 0 and every minimum none", "tests/test_critical.py::test_critical_index_sets_sorted_and_flags",
-          [10], notes=None),
-    _item("Figure 3", "the local stable and unstable manifolds of a critical manifold",
-          "illustration: orbits on the computed W^s and W^u of a stratum (chapter 10)",
-          "tests/test_manifolds.py::test_portrait_geometry", [10], notes=None),
-    _item("Figure 4", "trajectories near a saddle manifold approach it at an exponential rate, then leave",
-          "illustration: distance to the stratum along W^s runs with the predicted slopes (chapter 10)",
-          "tests/test_manifolds.py::test_shooting_builds_points_that_converge", [10], notes=None),
+    _item(
+        "Assumption 1",
+        "m ≥ d_x ≥ d_y, and every hidden width is at least d_y (dimension condition)",
+        _HYPOTHESIS + "`dlnlib.check_data` (ValueError naming Assumption 1)",
+        _T_CHECK_DATA,
+        [1],
+        checkable=False,
+        section="ch01-assumptions",
+    ),
+    _item(
+        "Assumption 2",
+        "X and Y have full row rank",
+        _HYPOTHESIS + "`dlnlib.check_data` and the flow integrators (ValueError naming Assumption 2)",
+        _T_CHECK_DATA,
+        [1],
+        checkable=False,
+        section="ch01-assumptions",
+    ),
+    _item(
+        "Assumption 3",
+        "the reduced target has distinct singular values",
+        _HYPOTHESIS + "`dlnlib.check_data`; `ovf_experiment` accepts repeated values only with "
+        "`allow_degenerate=True` (chapter 7)",
+        _T_CHECK_DATA,
+        [1],
+        checkable=False,
+        section="ch01-assumptions",
+    ),
+    _item(
+        "Assumption 4",
+        "(one hidden layer) distinct sets of singular values give distinct critical values",
+        "not numerically checkable: a hypothesis on the data (generic); chapter 4 reports the smallest gap "
+        "between the critical values of its data, and `limit_critical_value` leaves a limit unresolved when "
+        "two values coincide",
+        "tests/test_critical.py::test_critical_values_merge_duplicates",
+        [4],
+        checkable=False,
+        section="ch04-critical-values",
+    ),
+    _item(
+        "Definition 2.1",
+        "the GDD is the gradient flow dW/dt = −∇L(W) for the Frobenius metric; its critical points are the zeros of ∇L",
+        "not numerically checkable: a definition; its implementation (`dlnlib.gradient`, "
+        "`dlnlib.gradient_flow`) is tested against finite differences",
+        "tests/test_model.py::test_gradient_matches_central_finite_differences",
+        [2],
+        checkable=False,
+        section="ch02-lemma-2-3",
+    ),
+    _item(
+        "Definition 4.1",
+        "normal hyperbolicity: an invariant manifold whose normal directions split into "
+        "stable and unstable bundles that contract or expand faster than along the manifold",
+        "not numerically checkable: a definition; chapter 6 computes the splitting T C ⊕ E^s ⊕ E^u it asks "
+        "for with `dlnlib.geometry.stable_unstable_dimensions` (Proposition 5)",
+        "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension",
+        [6],
+        checkable=False,
+        section="ch06-strata",
+    ),
+    _item(
+        "Theorem 2.2",
+        "Łojasiewicz: a bounded trajectory of an analytic gradient flow converges to a single "
+        "critical point, at a guaranteed rate",
+        "numerical test: the Łojasiewicz exponent θ fitted along flows (exponential regime θ = 1/2, degenerate "
+        "minimum and non-strict saddle) against the local expansion, to 0.02 in θ and "
+        "5 % in the rate",
+        "tests/test_rates.py::test_flow_matches_predicted_exponents",
+        [11],
+    ),
+    _item(
+        "Lemma 2.3",
+        "along the flow the invariants C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ are constant",
+        "numerical test: drift of the C_i along the flow relative to max‖W_i(0)‖², tolerance 1e-8",
+        "tests/test_dynamics.py::test_flow_conserves_invariants_and_decreases_loss",
+        [2, 6],
+    ),
+    _item(
+        "Lemma 2.4",
+        "‖W_{N:1}‖² lies between two polynomials of degree N in ‖W_1‖² whose coefficients "
+        "depend only on the invariants",
+        "numerical test of the explicit sandwich at every snapshot, relative tolerance 1e-10",
+        "tests/test_theory.py::test_lemma24_sandwich_and_power_trace_on_random_weights",
+        [3],
+    ),
+    _item(
+        "Lemma 3.1",
+        "critical points satisfy W_{N:i+1}ᵀ (W_{N:1}X − Y) Xᵀ W_{i−1:1}ᵀ = 0 for every i",
+        "numerical test: the equations hold at one constructed point per index set S, relative tolerance 1e-10",
+        "tests/test_critical.py::test_constructed_points_are_critical",
+        [4],
+    ),
+    _item(
+        "Lemma 3.2 (i)",
+        "at a critical point the end-to-end map is U_S U_Sᵀ Σ_YX Σ_XX⁻¹ for an index set S with |S| = rank ≤ r_max",
+        "numerical test: constructed points to 1e-10; gradient-flow limits identified to 1e-4",
+        "tests/test_critical.py::test_limit_critical_value_identifies_every_set",
+        [4],
+    ),
+    _item(
+        "Lemma 3.2 (ii)",
+        "after a permutation putting S first, the weights of a critical point take a block form",
+        "numerical test: the blocks the lemma sets to zero vanish to 1e-10 (relative) at random critical points of "
+        "every admissible S, filling and non-filling; the same measurement fails at random weights",
+        "tests/test_lemma32.py::test_random_critical_points_have_the_block_form",
+        [4],
+    ),
+    _item(
+        "Lemma 3.2 (iii)",
+        "the remaining critical-point equations (23) on the complement blocks",
+        "numerical test: the column blocks and the ranks (rank Z' = |S|, rank of the middle product ≥ |S|) "
+        "at the same random critical points, tolerance 1e-10",
+        "tests/test_lemma32.py::test_zero_point_and_tight_point",
+        [4],
+    ),
+    _item(
+        "Lemma 3.2 (iv)",
+        "the critical values are c + ½ Σ_{i∉S} s_i², a finite set",
+        "numerical test: loss at constructed points to 1e-10; final losses of gradient-flow runs to 1e-6",
+        "tests/test_critical.py::test_critical_values_brute_force_tiny",
+        [4],
+    ),
+    _item(
+        "Proposition 1",
+        "every gradient-flow trajectory is bounded and converges to a critical point",
+        "numerical test over many flows: weight norm bounded, gradient below the stopping tolerance",
+        "tests/test_dynamics.py::test_flow_stops_when_converged_and_at_critical_point",
+        [3],
+    ),
+    _item(
+        "Proposition 2",
+        "pyramidal widths and invariants with enough positive eigenvalues give L̄(t) ≤ L̄(0) e^{−2κt}",
+        "numerical test of the bound along certified flows (excess < 1e-6 "
+        "decades) and a control that must violate the naive rate",
+        "tests/test_theory.py::test_prop2_bound_holds_along_the_reduced_flow",
+        [3],
+        notes="notes-proposition-2",
+    ),
+    _item(
+        "Proposition 3",
+        "the first and second variations of L (gradient and Hessian quadratic form)",
+        "numerical test: closed-form Hessian against central finite differences (1e-6) and the direct formula "
+        "(1e-10); the cubic term along non-strict directions",
+        "tests/test_prop3_line.py::test_second_variation_and_line_polynomial",
+        [5],
+    ),
+    _item(
+        "Proposition 4",
+        "every local minimum is global, no local maximum; N = 2: all saddles strict; N ≥ 3: "
+        "non-strict saddles exist; rank(W_{N−1}⋯W_2) > |S| forces a negative eigenvalue",
+        "exact inertia counts at constructed critical points; multistart search for the square loss",
+        "tests/test_hessian.py::test_depth_three_non_strict_and_strict_saddles_same_set",
+        [5, 6, 9],
+    ),
+    _item(
+        "Proposition 5",
+        "(one hidden layer) each critical stratum is a submanifold of dimension (27), its "
+        "tangent space is the Hessian kernel, and (28) splits the space",
+        "exact integer counts: formula (27) = numerical tangent dimension = dim ker Hessian, n₋ = (28)",
+        "tests/test_geometry.py::test_formula_equals_tangent_and_kernel_dimension",
+        [6, 10],
+    ),
+    _item(
+        "Theorem 4.2",
+        "Hirsch–Pugh–Shub: the local stable and unstable manifolds of a normally hyperbolic "
+        "manifold are smooth, of the dimensions of the stable and unstable bundles",
+        "numerical test: the codimension of W^s (number of expanding flow directions) equals n₋ at every saddle "
+        "stratum of chapter 10; convergence on W^s and escape off it at the Hessian rates (relative error < 1e-2)",
+        "tests/test_manifolds.py::test_expanding_directions_count_is_codimension",
+        [6, 10],
+    ),
+    _item(
+        "Conjecture 1",
+        "(OVF) for almost every data and initialization the flow converges to a global minimum",
+        "Monte Carlo: fraction of runs at a global minimum with a 95 % Wilson interval (consistent with an "
+        "almost-everywhere statement, never a proof)",
+        "tests/test_experiments.py::test_negative_control_is_classified_as_saddle",
+        [7],
+    ),
+    _item(
+        "Remark 1",
+        "Assumptions 1 and 2 are mild: rank-deficient data reduce to a smaller problem that satisfies them",
+        "numerical test: the end-to-end trajectories of the rank-deficient problem and of its "
+        "reduction coincide (chapter 11)",
+        "tests/test_relu_remarks.py::test_remark1_rank_deficient_flow_is_the_reduced_flow",
+        [11],
+    ),
+    _item(
+        "Remark 2",
+        "the argument extends to descent directions satisfying an angle condition (SGD, momentum, Adam)",
+        "illustration: SGD, heavy ball and Adam runs: invariant drift, boundedness, limits against the "
+        "critical values, and the angle between the step and −∇L (chapter 11)",
+        "tests/test_optimizers.py::test_sgd_full_batch_is_gradient_descent",
+        [11],
+    ),
+    _item(
+        "Remark 3",
+        "Lemma 2.3 holds for any loss of the end-to-end map",
+        "numerical test: invariants along the flow of softmax cross-entropy (± weight decay on the product) and "
+        "per-neuron balances of ReLU networks (chapter 11)",
+        "tests/test_relu_remarks.py::test_composite_flow_invariants",
+        [11],
+    ),
+    _item(
+        "Remark 4",
+        "the hypothesis of Proposition 2 holds on large sets: W_1 small, later layers large",
+        "illustration: initializations drawn as the remark suggests are certified",
+        "tests/test_theory.py::test_remark4_weights_errors",
+        [3],
+    ),
+    _item(
+        "Remark 5",
+        "the global minimum is the least-squares map W_LS = Σ_YX Σ_XX⁻¹ with loss c",
+        "numerical test: W_LS maps to Σ̄ with loss c to 1e-9; learned maps within 1e-5 of the optimum",
+        "tests/test_model.py::test_least_squares_and_constant",
+        [1, 7],
+    ),
+    _item(
+        "Remark 6",
+        "the rank condition of Proposition 4 is weaker than Kawaguchi's and already forces a "
+        "negative Hessian eigenvalue at a saddle",
+        "illustration: every random saddle with rank(W_{N−1}⋯W_2) > |S| has n₋ > 0",
+        "tests/test_landscape.py::test_middle_rank_makes_saddles_strict",
+        [5],
+    ),
+    _item(
+        "Remark 7",
+        "Proposition 5 also holds on the stratum its proof sets aside (read here as r = 0, through the origin)",
+        "exact integer counts on the r = 0 strata, as for Proposition 5",
+        "tests/test_geometry.py::test_formula_special_cases",
+        [6],
+    ),
+    _item(
+        "Figure 1",
+        "the network: layers d_0, …, d_N and weights W_1, …, W_N",
+        "illustration: drawn from the widths by `dlnlib.plotting.draw_network`",
+        "tests/test_plotting.py::test_draw_network_from_dims",
+        [10],
+        notes=None,
+    ),
+    _item(
+        "Figure 2",
+        "the landscape of the loss: critical values stratified by rank",
+        "illustration: computed critical values against n₋ per stratum (chapter 10); shown only if every saddle "
+        "has n₋ > 0 and every minimum none",
+        "tests/test_critical.py::test_critical_index_sets_sorted_and_flags",
+        [10],
+        notes=None,
+    ),
+    _item(
+        "Figure 3",
+        "the local stable and unstable manifolds of a critical manifold",
+        "illustration: orbits on the computed W^s and W^u of a stratum (chapter 10)",
+        "tests/test_manifolds.py::test_portrait_geometry",
+        [10],
+        notes=None,
+    ),
+    _item(
+        "Figure 4",
+        "trajectories near a saddle manifold approach it at an exponential rate, then leave",
+        "illustration: distance to the stratum along W^s runs with the predicted slopes (chapter 10)",
+        "tests/test_manifolds.py::test_shooting_builds_points_that_converge",
+        [10],
+        notes=None,
+    ),
     # results the book checks that are not numbered items of [CLC]
-    _item("Reduction (2)-(3)", "the SVD change of variables of §2.1 turns L into ½‖Σ̄ − W̄_N⋯W̄_1‖² + c",
-          "numerical test: loss identity, round trip and singular values to 1e-9 (relative)",
-          "tests/test_model.py::test_reduction_round_trip_and_loss_identity", [1], notes="notes-reduction",
-          notes_role="ref", paper=False),
-    _item("AMG classification", "(Achour–Malgouyres–Gerchinovitz) closed-form inertia at tight critical points; "
-          "non-top index sets are strict saddles", "exact inertia counts against the closed form",
-          "tests/test_hessian.py::test_deep_tight_inertia_formula", [5], notes="notes-amg-classification",
-          paper=False),
-    _item("NRT step-size theorem", "(Nguegnang–Rauhut–Terstiege) below the step-size bound, gradient descent "
-          "from a nearly balanced start does not increase the loss",
-          "numerical test on instances: loss non-increasing and ‖W_{N:1}‖ ≤ M at 0.9 × bound; first divergence "
-          "far above the bound", "tests/test_stepsize.py::test_report_instance_bound_and_norm_along_gd", [8],
-          notes="notes-nrt-theorem", paper=False),
-    _item("TKB pure/spurious", "(Trager–Kohn–Bruna) a non-filling architecture with a convex non-quadratic loss "
-          "can have a bad local minimum; square-loss critical points of maximal rank are pure",
-          "certified local minimum (gradient, Hessian modulo symmetry); classification of every square-loss "
-          "critical point", "tests/test_losses.py::test_bad_local_minimum_of_non_filling_log_cosh", [9],
-          notes="notes-tkb-pure-spurious", paper=False),
+    _item(
+        "Reduction (2)-(3)",
+        "the SVD change of variables of §2.1 turns L into ½‖Σ̄ − W̄_N⋯W̄_1‖² + c",
+        "numerical test: loss identity, round trip and singular values to 1e-9 (relative)",
+        "tests/test_model.py::test_reduction_round_trip_and_loss_identity",
+        [1],
+        notes="notes-reduction",
+        notes_role="ref",
+        paper=False,
+    ),
+    _item(
+        "AMG classification",
+        "(Achour–Malgouyres–Gerchinovitz) closed-form inertia at tight critical points; "
+        "non-top index sets are strict saddles",
+        "exact inertia counts against the closed form",
+        "tests/test_hessian.py::test_deep_tight_inertia_formula",
+        [5],
+        notes="notes-amg-classification",
+        paper=False,
+    ),
+    _item(
+        "NRT step-size theorem",
+        "(Nguegnang–Rauhut–Terstiege) below the step-size bound, gradient descent "
+        "from a nearly balanced start does not increase the loss",
+        "numerical test on instances: loss non-increasing and ‖W_{N:1}‖ ≤ M at 0.9 × bound; first divergence "
+        "far above the bound",
+        "tests/test_stepsize.py::test_report_instance_bound_and_norm_along_gd",
+        [8],
+        notes="notes-nrt-theorem",
+        paper=False,
+    ),
+    _item(
+        "TKB pure/spurious",
+        "(Trager–Kohn–Bruna) a non-filling architecture with a convex non-quadratic loss "
+        "can have a bad local minimum; square-loss critical points of maximal rank are pure",
+        "certified local minimum (gradient, Hessian modulo symmetry); classification of every square-loss "
+        "critical point",
+        "tests/test_losses.py::test_bad_local_minimum_of_non_filling_log_cosh",
+        [9],
+        notes="notes-tkb-pure-spurious",
+        paper=False,
+    ),
 )
 """Every row of the ledger, in the paper's order (related results last)."""
 
@@ -424,14 +602,19 @@ def format_table(rows: list[LedgerRow], *, verbose: bool = False) -> str:
         One line per row (result, status, where, measured figure), then the counts per status.
     """
     head = ("result", "status", "where", "figure")
-    cells = [(r.result + (" (pending)" if r.item.pending and not r.records else ""), r.status, r.where,
-              r.figure or "–") for r in rows]
+    cells = [
+        (r.result + (" (pending)" if r.item.pending and not r.records else ""), r.status, r.where, r.figure or "–")
+        for r in rows
+    ]
     widths = [max(len(c[k]) for c in [head, *cells]) for k in range(3)]
     lines = ["  ".join(c[k].ljust(widths[k]) for k in range(3)) + "  " + c[3] for c in [head, *cells]]
     if verbose:
         for k, r in reversed(list(enumerate(rows, start=1))):
-            lines[k + 1 : k + 1] = [f"    statement: {r.item.statement}", f"    how:       {r.how}",
-                                    f"    test:      {r.item.test}"]
+            lines[k + 1 : k + 1] = [
+                f"    statement: {r.item.statement}",
+                f"    how:       {r.how}",
+                f"    test:      {r.item.test}",
+            ]
     lines.insert(1, "-" * (sum(widths) + 6 + 6))
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     lines.append("")
@@ -462,8 +645,10 @@ def _result_cell(item: LedgerItem) -> str:
 
 def _where_cell(row: LedgerRow) -> str:
     if row.records:
-        return "<br>".join(f"{_chapter_label(r['chapter'])}: {{ref}}`{r['section'] or _chapter_label(r['chapter'])}`"
-                           for r in row.records)
+        return "<br>".join(
+            f"{_chapter_label(r['chapter'])}: {{ref}}`{r['section'] or _chapter_label(r['chapter'])}`"
+            for r in row.records
+        )
     if row.item.pending:
         return f"not yet in the book ({row.item.chapters[0]})"
     place = row.item.chapters[0]
