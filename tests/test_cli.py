@@ -112,3 +112,91 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
     expected = r"ch98_broken failed in cell 3 \(`raise ZeroDivisionError\('boom'\)`\): ZeroDivisionError: boom"
     with pytest.raises(RuntimeError, match=expected):
         cli._execute(chapter, tmp_path / "out" / "ch98_broken.ipynb", {}, tmp_path / "figs", progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reliability (issue 13): atomic execution, marked run folders, schema-checked parameters,
+# work estimate. Commands that start a kernel run in a throw-away copy of the package with
+# one-cell toy chapters, so they never touch the book's own executed chapters.
+
+TOY_CODE = (
+    "import os, time\n"
+    "from dlnlib.plotting import Chapter\n"
+    "ch = Chapter('{name}', seed=seed, n_points=n_points)\n"
+    "fig, ax = ch.subplots()\n"
+    "ax.plot(range(n_points))\n"
+    "ch.save(fig, os.environ.get('TOY_FIGURE', 'first'), glue=False)\n"
+    "time.sleep(float(os.environ.get('TOY_SLEEP', '0')))\n"
+    "assert n_points < 500, 'too many points'"
+)
+
+
+@pytest.fixture
+def toy_repo(tmp_path, root):
+    """A copy of ``dlnlib`` with two toy chapters (``ch01_toy``, ``ch02_toy``) as its book."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(root / "dlnlib", repo / "dlnlib", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "_config.yml").write_text("title: toy\n")
+    (repo / "book" / "src").mkdir(parents=True)
+    for name in ("ch01_toy", "ch02_toy"):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        params = "seed = 0  # int, >= 0: seed\nn_points = 10  # int, >= 1: points drawn\n# cost: n_points"
+        nb.cells = [
+            nbformat.v4.new_markdown_cell(f"# Toy {name}"),
+            nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(TOY_CODE.format(name=name)),
+        ]
+        nbformat.write(nb, repo / "book" / "src" / f"{name}.ipynb")
+    return repo
+
+
+def _dln(repo, *args, env=None, cwd=None, popen=False):
+    """``python -m dlnlib *args`` with the toy repository's package first on the path."""
+    import os
+
+    full_env = {**os.environ, "PYTHONPATH": str(repo), "MPLBACKEND": "agg", **(env or {})}
+    cmd = [sys.executable, "-m", "dlnlib", *args]
+    if popen:
+        return subprocess.Popen(
+            cmd, env=full_env, cwd=cwd or repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    return subprocess.run(cmd, env=full_env, cwd=cwd or repo, capture_output=True, text=True, check=False, timeout=600)
+
+
+@pytest.mark.slow
+def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
+    import signal
+    import time
+
+    first = _dln(toy_repo, "execute", "ch01")
+    assert first.returncode == 0, first.stderr
+    executed = toy_repo / "book" / "chapters" / "ch01_toy.ipynb"
+    before = executed.read_bytes()
+    figs = toy_repo / "figures" / "ch01_toy"
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+
+    child = _dln(toy_repo, "execute", "--force", "ch01", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True)
+    deadline = time.monotonic() + 300
+    while not list((toy_repo / "figures").glob(".*/ch01_toy/second.png")):  # the kernel is sleeping
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
+    # nothing of the interrupted run is visible: the old notebook and the old figures only
+    assert executed.read_bytes() == before
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+    record = json.loads((toy_repo / "book/chapters/.records/ch01_toy.json").read_text())
+    assert record["status"] == "running"
+
+    again = _dln(toy_repo, "execute", "ch01", env={"TOY_FIGURE": "second"})
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" not in again.stdout and "done in" in again.stdout
+    # the new figures replaced the old ones as a whole (no mix)
+    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png", "second.svg"]
+    assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
+    assert "unchanged" in _dln(toy_repo, "execute", "ch01").stdout
