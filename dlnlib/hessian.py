@@ -423,6 +423,8 @@ def pairing_criterion(
     tuple of int or None
         The first pair ``(h, k)`` (1-based), or ``None`` when there is no such pair.
     """
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
+        raise ValueError(f"r must be a non-negative integer (the rank |S| of the critical point), got {r!r}")
     ws, X, Y = _check_problem(weights, X, Y)
     prod = _products(ws)
     e_t = _residual_moment(prod, X @ X.T, Y @ X.T).T

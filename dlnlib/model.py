@@ -499,6 +499,7 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
         (Assumption 1), rank-deficient ``X`` or ``Y`` (Assumption 2), repeated singular
         values of the reduced target (Assumption 3).
     """
+    rtol = check_positive(rtol, "rtol")
     return _check_and_reduce(X, Y, dims, allow_non_filling=allow_non_filling, rtol=rtol)[0]
 
 

@@ -231,7 +231,7 @@ def test_run_with_relative_output_writes_one_folder_marked_complete(toy_repo, tm
     ]
     assert len(printed) == 2 and all(Path(p).is_absolute() and Path(p).exists() for p in printed)
     # a failing run is marked failed; a folder without status.json is listed as incomplete
-    failed = _dln(toy_repo, "run", "ch01", "-p", "n_points", "600", "-o", "rel", "-q", cwd=work)
+    failed = _dln(toy_repo, "run", "ch01", "-p", "n_points", "600", "-o", "rel", "-q", "--yes", cwd=work)
     assert failed.returncode == 1 and "too many points" in failed.stderr
     (work / "rel" / "ch01_toy-interrupted").mkdir()
     listing = _dln(toy_repo, "runs", "-o", "rel", cwd=work).stdout
