@@ -339,21 +339,8 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _quiet_kernel_logs() -> None:
-    """Silence the kernel manager's "running over TCP without encryption" warning (a local kernel)."""
-    import logging
-
-    class _NoTCPWarning(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            return "without encryption" not in record.getMessage()
-
-    for name in ("papermill", "traitlets", "jupyter_client", ""):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _NoTCPWarning) for f in logger.filters):
-            logger.addFilter(_NoTCPWarning())
-        for handler in logger.handlers:
-            if not any(isinstance(f, _NoTCPWarning) for f in handler.filters):
-                handler.addFilter(_NoTCPWarning())
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+"""Extra kernel arguments: a local kernel's "running over TCP without encryption" warning is noise."""
 
 
 def _execute(
@@ -367,7 +354,6 @@ def _execute(
 ) -> float:
     import papermill as pm
 
-    _quiet_kernel_logs()
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("DLN_FIGURES_DIR")
     os.environ["DLN_FIGURES_DIR"] = str(figures)
@@ -382,6 +368,7 @@ def _execute(
             cwd=str(cwd or out_nb.parent),
             progress_bar=progress,
             report_mode=False,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except pm.PapermillExecutionError as exc:
         first_line = ""
