@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -568,6 +570,19 @@ def _all_records(out_dir: Path, names: set[str]) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _chapter_lock(out_dir: Path, name: str):
+    """Hold an exclusive lock on one chapter's execution (a second ``execute`` of it waits)."""
+    folder = out_dir / RECORDS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _swap_folder(new: Path, dest: Path) -> None:
     """Replace the folder ``dest`` by ``new`` (two renames; the old one is removed afterwards)."""
     old = None
@@ -605,6 +620,30 @@ def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     return secs
 
 
+def _execute_one(c: ChapterSource, root: Path, key: str, *, force: bool) -> bool:
+    """Execute one chapter for the book unless cached; returns ``False`` if it failed."""
+    out_dir = root / EXECUTED_DIR
+    cached = _read_record(root, c.name)
+    if not force and (out_dir / f"{c.name}.ipynb").exists() and cached.get("cache_key") == key:
+        if cached.get("status") == "ok":
+            print(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
+            return True
+    print(f"{c.name}: executing ...", flush=True)
+    base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
+    # until it succeeds, the chapter's files are not trusted (an interrupt leaves this record)
+    _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "running"})
+    try:
+        secs = _execute_chapter(c, root, key)
+    except RuntimeError as exc:
+        _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "failed", "error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    _write_record(out_dir, c.name, {**base, "seconds": secs, "status": "ok", "date": date})
+    print(f"{c.name}: done in {secs:.1f} s")
+    return True
+
+
 def cmd_execute(args: argparse.Namespace) -> int:
     """The ``execute`` command: execute the chapters for the book, with an execution cache.
 
@@ -631,26 +670,9 @@ def cmd_execute(args: argparse.Namespace) -> int:
     chapters = [_match(k, all_chapters) for k in args.only] if args.only else all_chapters
     failed = []
     for c in chapters:
-        key = _cache_key(c, code_hash)
-        out_nb = out_dir / f"{c.name}.ipynb"
-        cached = _read_record(root, c.name)
-        if not args.force and out_nb.exists() and cached.get("cache_key") == key and cached.get("status") == "ok":
-            print(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
-            continue
-        print(f"{c.name}: executing ...", flush=True)
-        base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
-        # until it succeeds, the chapter's files are not trusted (an interrupt leaves this record)
-        _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "running"})
-        try:
-            secs = _execute_chapter(c, root, key)
-        except RuntimeError as exc:
-            _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "failed", "error": str(exc)})
-            failed.append(c.name)
-            print(f"error: {exc}", file=sys.stderr)
-            continue
-        date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        _write_record(out_dir, c.name, {**base, "seconds": secs, "status": "ok", "date": date})
-        print(f"{c.name}: done in {secs:.1f} s")
+        with _chapter_lock(out_dir, c.name):
+            if not _execute_one(c, root, _cache_key(c, code_hash), force=args.force):
+                failed.append(c.name)
     report = _all_records(out_dir, {c.name for c in all_chapters})
     _write_atomic(out_dir / "execution.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     with tempfile.TemporaryDirectory(dir=out_dir / RECORDS_DIR) as tmp:
