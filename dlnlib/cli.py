@@ -617,6 +617,8 @@ def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(fig_tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):  # only if empty (no failed notebook kept)
+            partial.rmdir()
     return secs
 
 
