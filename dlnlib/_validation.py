@@ -17,6 +17,7 @@ __all__ = [
     "as_weight_batch",
     "as_weights",
     "check_positive",
+    "check_tolerances",
     "dims_of",
 ]
 
@@ -39,7 +40,9 @@ def as_rng(rng: np.random.Generator | int | np.random.SeedSequence | None) -> np
     Raises
     ------
     TypeError
-        If ``rng`` is ``None`` or of another type.
+        If ``rng`` is ``None`` or of another type (``bool`` included).
+    ValueError
+        If ``rng`` is a negative integer seed.
     """
     if isinstance(rng, np.random.Generator):
         return rng
@@ -48,7 +51,11 @@ def as_rng(rng: np.random.Generator | int | np.random.SeedSequence | None) -> np
             "rng is required: pass a numpy.random.Generator or an integer seed "
             "(dlnlib never draws from an unseeded global state)"
         )
-    if isinstance(rng, (int, np.integer, np.random.SeedSequence)):
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng: an integer seed must be non-negative, got {rng}")
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}")
 
@@ -73,13 +80,23 @@ def as_finite_array(a, name: str, *, ndim: int | tuple[int, ...] | None = None) 
     Raises
     ------
     TypeError
-        If ``a`` is not numeric.
+        If ``a`` is not numeric, or complex with a non-zero imaginary part (a complex array with zero
+        imaginary parts is taken as its real part).
     ValueError
         If ``a`` has a wrong dimensionality or NaN/infinite entries.
     """
     try:
-        arr = np.asarray(a, dtype=np.float64)
+        raw = np.asarray(a)
+        if np.iscomplexobj(raw):
+            if np.any(raw.imag != 0):
+                raise TypeError(
+                    f"{name} must be a real numeric array, got complex entries with a non-zero imaginary part"
+                )
+            raw = raw.real
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, TypeError) and "imaginary part" in str(exc):
+            raise
         raise TypeError(f"{name} must be a real numeric array, got {type(a).__name__}") from exc
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
@@ -212,3 +229,29 @@ def check_positive(value, name: str, *, integer: bool = False) -> float | int:
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a finite positive number, got {value!r}")
     return v
+
+
+def check_tolerances(rtol, atol) -> tuple[float, float]:
+    """Validate the ODE tolerances ``rtol`` and ``atol`` (finite and positive).
+
+    Shared by :func:`dlnlib.dynamics.gradient_flow` and :func:`dlnlib.dynamics.gradient_flow_batch`:
+    a NaN tolerance would make the step-size control loop forever.
+
+    Parameters
+    ----------
+    rtol, atol : float
+        Relative and absolute tolerances.
+
+    Returns
+    -------
+    rtol, atol : float
+        As floats.
+
+    Raises
+    ------
+    TypeError
+        If either is not a number.
+    ValueError
+        If either is not finite or not positive.
+    """
+    return check_positive(rtol, "rtol"), check_positive(atol, "atol")

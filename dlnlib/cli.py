@@ -2,35 +2,66 @@
 
 Usage::
 
-    python -m dlnlib --list                         # chapters and their parameters
+    python -m dlnlib --list                         # chapters, their parameters and descriptions
     python -m dlnlib run ch02 -p n_steps 200 -p seed 3
+    python -m dlnlib runs                            # earlier runs and whether they completed
     python -m dlnlib execute                         # every chapter, default parameters (book build)
     python -m dlnlib ledger [--json]                 # the Results ledger of the executed chapters
 
-``run`` validates parameter names and types against the chapter's ``parameters`` cell,
-executes a copy with papermill into ``runs/<chapter>-<hash of parameters>/`` (figures in its
-``figures/`` subfolder) and never writes over the sources or an earlier run.
+``run`` validates every parameter against the schema declared in the chapter's ``parameters``
+cell (type, element type, range, length; see :mod:`dlnlib._schema`) before any kernel starts,
+estimates the run time from the chapter's ``# cost:`` line and its last recorded execution
+(refusing more than :data:`WORK_LIMIT_SECONDS` without ``--yes``), then executes a copy with
+papermill into ``runs/<chapter>-<hash of parameters>/`` (figures in its ``figures/`` subfolder),
+never writing over the sources or an earlier run. The folder's ``status.json`` is written last:
+a folder without it is an interrupted run.
 ``execute`` writes the executed chapters to ``book/chapters/`` for Jupyter Book, skipping
-chapters whose source, parameters and ``dlnlib`` code are unchanged (execution cache), and
-writes an execution report and the Figures page.
+chapters whose source and ``dlnlib`` code are unchanged (execution cache), and writes an
+execution report and the Figures page. A chapter is executed into a temporary notebook and
+figure folder that replace the old ones only after success; its execution record
+(``book/chapters/.records/<chapter>.json``, one file per chapter so that concurrent commands
+lose nothing) is marked ``running`` before and ``ok`` only after the swap.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import fcntl
 import hashlib
 import json
+import math
 import os
+import shutil
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _schema
 from ._paths import EXECUTED_DIR, FIGURES_DIR, SOURCE_DIR, repo_root
 
-__all__ = ["ChapterSource", "find_chapter", "list_chapters", "main", "validate_parameters"]
+__all__ = [
+    "WORK_LIMIT_SECONDS",
+    "ChapterSource",
+    "estimate_seconds",
+    "find_chapter",
+    "list_chapters",
+    "main",
+    "validate_parameters",
+]
+
+WORK_LIMIT_SECONDS = 900.0
+"""Estimated run time (s) above which ``run`` asks for ``--yes``."""
+
+FALLBACK_SECONDS = 20.0
+"""Run time assumed at the defaults when a chapter has no execution record yet."""
+
+RECORDS_DIR = ".records"
+"""Per-chapter execution records, inside ``book/chapters``."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +78,21 @@ class ChapterSource:
         The chapter title.
     defaults : dict
         Parameter names and their default values.
+    schema : dict of str to dlnlib._schema.ParamSpec
+        The declared schema of each parameter (empty when not given, e.g. for a test notebook).
+    cost : str or None
+        The ``# cost:`` expression of the parameters cell.
+    schema_error : str or None
+        Why the parameters cell's schema comments could not be read (``run`` refuses such a chapter).
     """
 
     name: str
     path: Path
     title: str
     defaults: dict[str, Any]
+    schema: dict[str, _schema.ParamSpec] = field(default_factory=dict)
+    cost: str | None = None
+    schema_error: str | None = None
 
 
 def _read_nb(path: Path) -> dict:
@@ -83,6 +123,16 @@ def _title(nb: dict, fallback: str) -> str:
     return fallback
 
 
+def _load(path: Path) -> ChapterSource:
+    nb = _read_nb(path)
+    src = _parameters_cell(nb)
+    try:
+        schema, cost, error = _schema.parse_schema(src), _schema.parse_cost(src), None
+    except (ValueError, SyntaxError) as exc:
+        schema, cost, error = {}, None, f"{path.name}: {exc}"
+    return ChapterSource(path.stem, path, _title(nb, path.stem), _defaults(src), schema, cost, error)
+
+
 def list_chapters(root: Path | None = None) -> list[ChapterSource]:
     """All chapters (``book/src/*.ipynb``), in file-name order.
 
@@ -94,14 +144,10 @@ def list_chapters(root: Path | None = None) -> list[ChapterSource]:
     Returns
     -------
     list of ChapterSource
-        The chapters.
+        The chapters (with ``schema_error`` set if a parameters cell lacks valid schema comments).
     """
     root = root or repo_root()
-    out = []
-    for p in sorted((root / SOURCE_DIR).glob("*.ipynb")):
-        nb = _read_nb(p)
-        out.append(ChapterSource(p.stem, p, _title(nb, p.stem), _defaults(_parameters_cell(nb))))
-    return out
+    return [_load(p) for p in sorted((root / SOURCE_DIR).glob("*.ipynb"))]
 
 
 def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
@@ -143,17 +189,18 @@ def _match(key: str, chapters: list[ChapterSource]) -> ChapterSource:
 def _parse_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
 
 
 def _type_ok(default: Any, value: Any) -> bool:
+    """Top-level type check, for a chapter without a declared schema."""
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if isinstance(default, (list, tuple)):
         return isinstance(value, (list, tuple))
     if default is None:
@@ -162,10 +209,11 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 
 def validate_parameters(chapter: ChapterSource, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Parse ``-p name value`` pairs and check them against the chapter's parameters cell.
+    """Parse ``-p name value`` pairs and check them against the chapter's declared schema.
 
-    Values are parsed as Python literals (else kept as strings); an ``int`` given for a ``float``
-    parameter is converted.
+    Values are parsed as Python literals (else kept as strings) and checked for type, element
+    type, range, length and allowed values (:func:`dlnlib._schema.check_value`); an ``int`` given
+    for a ``float`` is converted. A chapter without a schema gets a top-level type check.
 
     Parameters
     ----------
@@ -182,8 +230,10 @@ def validate_parameters(chapter: ChapterSource, pairs: list[tuple[str, str]]) ->
     Raises
     ------
     ValueError
-        For an unknown name (listing the valid ones) or a value of the wrong type.
+        For an unknown name (listing the valid ones) or a value that breaks the schema.
     """
+    if chapter.schema_error:
+        raise ValueError(f"cannot check the parameters of {chapter.name}: {chapter.schema_error}")
     out: dict[str, Any] = {}
     for name, text in pairs:
         if name not in chapter.defaults:
@@ -191,22 +241,120 @@ def validate_parameters(chapter: ChapterSource, pairs: list[tuple[str, str]]) ->
             raise ValueError(f"unknown parameter {name!r} for {chapter.name}; valid parameters: {valid}")
         value = _parse_value(text)
         default = chapter.defaults[name]
-        if not _type_ok(default, value):
+        if name in chapter.schema:
+            try:
+                value = _schema.check_value(chapter.schema[name], value)
+            except ValueError as exc:
+                raise ValueError(f"{chapter.name}: {exc}") from None
+        elif not _type_ok(default, value):
             raise ValueError(
                 f"parameter {name!r} of {chapter.name} expects {type(default).__name__} "
                 f"(default {default!r}), got {value!r} ({type(value).__name__})"
             )
-        if isinstance(default, float) and isinstance(value, int):
+        elif isinstance(default, float) and isinstance(value, int):
             value = float(value)
         out[name] = value
     return out
+
+
+def _fallback_cost(params: dict[str, Any], defaults: dict[str, Any]) -> float:
+    """Work ratio without a ``# cost:`` line: the product of every growth of a number or list length."""
+    ratio = 1.0
+    for k, d in defaults.items():
+        v = params.get(k, d)
+        if isinstance(d, bool) or isinstance(v, bool):
+            continue
+        if isinstance(d, (int, float)) and isinstance(v, (int, float)) and d > 0 and v > 0:
+            ratio *= max(1.0, v / d)
+        elif isinstance(d, (list, tuple)) and isinstance(v, (list, tuple)) and len(d) > 0:
+            ratio *= max(1.0, len(v) / len(d))
+    return ratio
+
+
+def _read_record(root: Path, name: str) -> dict:
+    path = root / EXECUTED_DIR / RECORDS_DIR / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def estimate_seconds(chapter: ChapterSource, params: dict[str, Any], root: Path | None = None) -> tuple[float, float]:
+    """Estimated run time of ``chapter`` at ``params`` (the defaults overridden by them).
+
+    The chapter's ``# cost:`` expression (or, without one, the product of the growth of every number
+    and list length over its default) evaluated at the parameters and divided by its value at the
+    defaults gives a work ratio; the run time at the defaults is the last successful ``execute``
+    (:data:`FALLBACK_SECONDS` without a record).
+
+    Parameters
+    ----------
+    chapter : ChapterSource
+        The chapter.
+    params : dict
+        Validated parameters (others keep their defaults).
+    root : pathlib.Path or None, optional
+        Repository root (default: :func:`dlnlib.plotting.repo_root`).
+
+    Returns
+    -------
+    seconds : float
+        Estimated run time.
+    ratio : float
+        Work relative to the defaults.
+    """
+    merged = {**chapter.defaults, **params}
+    if chapter.cost is not None:
+        base = _schema.chapter_cost(chapter.cost, chapter.defaults)
+        ratio = _schema.chapter_cost(chapter.cost, merged) / base if base > 0 else 1.0
+    else:
+        ratio = _fallback_cost(merged, chapter.defaults)
+    rec = _read_record(root or repo_root(), chapter.name)
+    secs = rec.get("seconds") if rec.get("status") == "ok" else None
+    base_secs = float(secs) if isinstance(secs, (int, float)) and math.isfinite(secs) else FALLBACK_SECONDS
+    return base_secs * max(ratio, 0.0), ratio
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _execute(chapter: ChapterSource, out_nb: Path, params: dict[str, Any], figures: Path, progress: bool) -> float:
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and move it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+"""Extra kernel arguments: a local kernel's "running over TCP without encryption" warning is noise."""
+
+
+def _execute(
+    chapter: ChapterSource,
+    out_nb: Path,
+    params: dict[str, Any],
+    figures: Path,
+    progress: bool,
+    *,
+    cwd: Path | None = None,
+) -> float:
     import papermill as pm
 
     out_nb.parent.mkdir(parents=True, exist_ok=True)
@@ -220,9 +368,10 @@ def _execute(chapter: ChapterSource, out_nb: Path, params: dict[str, Any], figur
             str(out_nb),
             parameters=params,
             kernel_name="python3",
-            cwd=str(out_nb.parent),
+            cwd=str(cwd or out_nb.parent),
             progress_bar=progress,
             report_mode=False,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except pm.PapermillExecutionError as exc:
         first_line = ""
@@ -244,18 +393,58 @@ def _execute(chapter: ChapterSource, out_nb: Path, params: dict[str, Any], figur
     return time.perf_counter() - t0
 
 
+def _make_run_folder(base: Path, stem: str) -> Path:
+    """Create a new folder ``base/stem`` (``stem-2``, ... if taken); never reuse an existing one."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {base}: {exc.strerror or exc}") from None
+    if not base.is_dir():
+        raise ValueError(f"cannot create the output folder {base}: it exists and is not a folder")
+    n = 1
+    while True:
+        folder = base / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
+        except OSError as exc:
+            raise ValueError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
+
+
+def run_status(folder: Path) -> str:
+    """Status of a run folder: ``"ok"``, ``"failed"`` or ``"incomplete"`` (no ``status.json``: interrupted).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A folder made by ``python -m dlnlib run``.
+
+    Returns
+    -------
+    str
+        The status.
+    """
+    try:
+        return str(json.loads((folder / "status.json").read_text())["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "incomplete"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The ``run`` command: execute one chapter with parameters into a new folder under ``runs/``.
 
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed arguments (``chapter``, ``parameter``, ``output``, ``quiet``).
+        Parsed arguments (``chapter``, ``parameter``, ``output``, ``quiet``, ``yes``).
 
     Returns
     -------
     int
-        Exit status: 0 on success, 1 if execution failed, 2 for invalid parameters.
+        Exit status: 0 on success, 1 if execution failed, 2 for invalid parameters, an output folder
+        that cannot be created or an estimate above the limit without ``--yes``.
     """
     chapter = find_chapter(args.chapter)
     try:
@@ -263,31 +452,67 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    base = Path(args.output) if args.output else repo_root() / "runs"
+    secs, ratio = estimate_seconds(chapter, params)
+    print(f"{chapter.name}: estimated run time {_human(secs)} ({ratio:.3g} x the work at the default parameters)")
+    if secs > WORK_LIMIT_SECONDS and not args.yes:
+        print(
+            f"error: the estimate exceeds {_human(WORK_LIMIT_SECONDS)}; "
+            "lower the parameters or pass --yes to run anyway",
+            file=sys.stderr,
+        )
+        return 2
+    # absolute: the kernel runs in the run folder, so a relative path would be resolved twice
+    base = Path(args.output).expanduser().resolve() if args.output else repo_root() / "runs"
     merged = {**chapter.defaults, **params}
-    stem = f"{chapter.name}-{_params_hash(merged)}"
-    folder = base / stem
-    n = 1
-    while folder.exists():  # never overwrite an earlier run
-        n += 1
-        folder = base / f"{stem}-{n}"
-    folder.mkdir(parents=True)
+    try:
+        folder = _make_run_folder(base, f"{chapter.name}-{_params_hash(merged)}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     (folder / "parameters.json").write_text(
         json.dumps({"chapter": chapter.name, "parameters": merged}, indent=2) + "\n"
     )
+    status = {"chapter": chapter.name, "status": "failed"}
     try:
         secs = _execute(chapter, folder / f"{chapter.name}.ipynb", params, folder / "figures", not args.quiet)
     except RuntimeError as exc:
+        _write_atomic(folder / "status.json", json.dumps({**status, "error": str(exc)}, indent=2) + "\n")
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    _write_atomic(folder / "status.json", json.dumps({**status, "status": "ok", "seconds": secs, "date": date}) + "\n")
     print(f"{chapter.name}: executed in {secs:.1f} s with {params or 'default parameters'}")
     print(f"notebook: {folder / (chapter.name + '.ipynb')}")
     print(f"figures:  {folder / 'figures' / chapter.name}")
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The ``runs`` command: list the run folders with their status (``incomplete``: interrupted).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``output``).
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
+    base = Path(args.output).expanduser().resolve() if args.output else repo_root() / "runs"
+    folders = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if not folders:
+        print(f"no runs in {base}")
+    for p in folders:
+        print(f"{run_status(p):<10} {p}")
+    return 0
+
+
 def cmd_list(_args: argparse.Namespace) -> int:
-    """The ``list`` command: print every chapter with its parameters and their defaults.
+    """The ``list`` command: every chapter with its parameters, defaults, schema and description.
+
+    Also prints a chapter's run time at the last ``execute``, when recorded.
 
     Parameters
     ----------
@@ -299,10 +524,19 @@ def cmd_list(_args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    for c in list_chapters():
-        print(f"{c.name}: {c.title}")
+    root = repo_root()
+    for c in list_chapters(root):
+        rec = _read_record(root, c.name)
+        took = f"  [about {rec['seconds']:.0f} s at the defaults]" if rec.get("status") == "ok" else ""
+        print(f"{c.name}: {c.title}{took}")
+        if c.schema_error:
+            print(f"    (schema error: {c.schema_error})")
         for k, v in c.defaults.items():
-            print(f"    {k} = {v!r}  ({type(v).__name__})")
+            spec = c.schema.get(k)
+            if spec is None:
+                print(f"    {k} = {v!r}  ({type(v).__name__})")
+            else:
+                print(f"    {k} = {v!r}  ({spec.constraint_text()}): {spec.description}")
     return 0
 
 
@@ -320,10 +554,104 @@ def _cache_key(chapter: ChapterSource, code_hash: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _write_record(out_dir: Path, name: str, record: dict) -> None:
+    folder = out_dir / RECORDS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / f"{name}.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _all_records(out_dir: Path, names: set[str]) -> dict:
+    out = {}
+    for p in sorted((out_dir / RECORDS_DIR).glob("*.json")):
+        if p.stem in names:
+            try:
+                out[p.stem] = json.loads(p.read_text())
+            except ValueError:  # a record is written atomically; tolerate a foreign file
+                continue
+    return out
+
+
+@contextlib.contextmanager
+def _chapter_lock(out_dir: Path, name: str):
+    """Hold an exclusive lock on one chapter's execution (a second ``execute`` of it waits)."""
+    folder = out_dir / RECORDS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _swap_folder(new: Path, dest: Path) -> None:
+    """Replace the folder ``dest`` by ``new`` (two renames; the old one is removed afterwards)."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+    if new.exists():
+        os.replace(new, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
+    """Execute ``c`` into temporary files; move notebook and figures into place only on success."""
+    out_dir = root / EXECUTED_DIR
+    fig_root = root / FIGURES_DIR
+    fig_root.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / ".partial"  # hidden: neither Jupyter Book nor pytest collects it
+    partial.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=partial, prefix=f"{c.name}-"))
+    fig_tmp = Path(tempfile.mkdtemp(dir=fig_root, prefix=f".{c.name}-partial-"))
+    tmp_nb = work / f"{c.name}.ipynb"
+    try:
+        secs = _execute(c, tmp_nb, {}, fig_tmp, progress=False, cwd=out_dir)
+        _swap_folder(fig_tmp / c.name, fig_root / c.name)
+        os.replace(tmp_nb, out_dir / f"{c.name}.ipynb")
+    except RuntimeError as exc:  # keep the partial notebook for inspection, out of the book
+        kept = partial / f"{c.name}.failed.ipynb"
+        if tmp_nb.exists():
+            os.replace(tmp_nb, kept)
+        raise RuntimeError(str(exc).replace(str(tmp_nb), str(kept))) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(fig_tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):  # only if empty (no failed notebook kept)
+            partial.rmdir()
+    return secs
+
+
+def _execute_one(c: ChapterSource, root: Path, key: str, *, force: bool) -> bool:
+    """Execute one chapter for the book unless cached; returns ``False`` if it failed."""
+    out_dir = root / EXECUTED_DIR
+    cached = _read_record(root, c.name)
+    if not force and (out_dir / f"{c.name}.ipynb").exists() and cached.get("cache_key") == key:
+        if cached.get("status") == "ok":
+            print(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
+            return True
+    print(f"{c.name}: executing ...", flush=True)
+    base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
+    # until it succeeds, the chapter's files are not trusted (an interrupt leaves this record)
+    _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "running"})
+    try:
+        secs = _execute_chapter(c, root, key)
+    except RuntimeError as exc:
+        _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "failed", "error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    _write_record(out_dir, c.name, {**base, "seconds": secs, "status": "ok", "date": date})
+    print(f"{c.name}: done in {secs:.1f} s")
+    return True
+
+
 def cmd_execute(args: argparse.Namespace) -> int:
     """The ``execute`` command: execute the chapters for the book, with an execution cache.
 
-    Writes ``book/chapters/``, the execution report and the Figures page.
+    Writes ``book/chapters/``, the per-chapter execution records, the execution report and the
+    Figures page. A chapter's notebook, figures and ``ok`` record change only when it succeeds.
 
     Parameters
     ----------
@@ -341,41 +669,22 @@ def cmd_execute(args: argparse.Namespace) -> int:
     root = repo_root()
     out_dir = root / EXECUTED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    report_path = out_dir / "execution.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
     code_hash = _code_hash(root)
     all_chapters = list_chapters(root)
     chapters = [_match(k, all_chapters) for k in args.only] if args.only else all_chapters
     failed = []
     for c in chapters:
-        key = _cache_key(c, code_hash)
-        out_nb = out_dir / f"{c.name}.ipynb"
-        cached = report.get(c.name, {})
-        if not args.force and out_nb.exists() and cached.get("cache_key") == key and cached.get("status") == "ok":
-            print(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
-            continue
-        print(f"{c.name}: executing ...", flush=True)
-        base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
-        try:
-            secs = _execute(c, out_nb, {}, root / FIGURES_DIR, progress=False)
-            report[c.name] = {
-                **base,
-                "seconds": secs,
-                "status": "ok",
-                "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            }
-            print(f"{c.name}: done in {secs:.1f} s")
-        except RuntimeError as exc:
-            report[c.name] = {**base, "seconds": float("nan"), "status": "failed", "error": str(exc)}
-            failed.append(c.name)
-            print(f"error: {exc}", file=sys.stderr)
-        report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    names = {c.name for c in all_chapters}
-    report = {k: v for k, v in report.items() if k in names}
-    report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    write_execution_report(report, out_dir / "execution.md")
-    write_figures_page(root, out_dir / "figures.md")
-    write_ledger_page(root, out_dir / "ledger.md")
+        with _chapter_lock(out_dir, c.name):
+            if not _execute_one(c, root, _cache_key(c, code_hash), force=args.force):
+                failed.append(c.name)
+    report = _all_records(out_dir, {c.name for c in all_chapters})
+    _write_atomic(out_dir / "execution.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    with tempfile.TemporaryDirectory(dir=out_dir / RECORDS_DIR) as tmp:
+        write_execution_report(report, Path(tmp) / "execution.md")
+        write_figures_page(root, Path(tmp) / "figures.md")
+        write_ledger_page(root, Path(tmp) / "ledger.md")
+        for page in ("execution.md", "figures.md", "ledger.md"):
+            os.replace(Path(tmp) / page, out_dir / page)
     if failed:
         print(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -393,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status.
+        Exit status (130 after Ctrl-C, with a one-line message).
     """
     parser = argparse.ArgumentParser(prog="python -m dlnlib", description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list chapters and their parameters")
@@ -403,6 +712,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
     p_run.add_argument("-o", "--output", help="parent folder for run outputs (default: runs/)")
     p_run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p_run.add_argument(
+        "--yes", action="store_true", help=f"run even if the estimate exceeds {WORK_LIMIT_SECONDS:.0f} s"
+    )
+    p_runs = sub.add_parser("runs", help="list earlier runs and their status (ok, failed, incomplete)")
+    p_runs.add_argument("-o", "--output", help="parent folder of the runs (default: runs/)")
     p_exe = sub.add_parser("execute", help="execute every chapter with default parameters for the book")
     p_exe.add_argument("--force", action="store_true", help="ignore the execution cache")
     p_exe.add_argument("only", nargs="*", help="only these chapters")
@@ -411,17 +725,25 @@ def main(argv: list[str] | None = None) -> int:
     p_led.add_argument("--json", action="store_true", help="print a JSON list (result, status, where, check, figure)")
     p_led.add_argument("-v", "--verbose", action="store_true", help="also print each statement, check and test")
     args = parser.parse_args(argv)
-    if args.list or args.command == "list":
-        return cmd_list(args)
-    if args.command == "run":
-        return cmd_run(args)
-    if args.command == "execute":
-        return cmd_execute(args)
-    if args.command == "ledger":
-        from .ledger import run_cli
+    try:
+        if args.list or args.command == "list":
+            return cmd_list(args)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "runs":
+            return cmd_runs(args)
+        if args.command == "execute":
+            return cmd_execute(args)
+        if args.command == "ledger":
+            from .ledger import run_cli
 
-        text, status = run_cli(repo_root(), as_json=args.json, verbose=args.verbose)
-        print(text)
-        return status
+            text, status = run_cli(repo_root(), as_json=args.json, verbose=args.verbose)
+            print(text)
+            return status
+    except KeyboardInterrupt:
+        print(
+            "interrupted: nothing was marked complete (a run folder without status.json is incomplete)", file=sys.stderr
+        )
+        return 130
     parser.print_help()
     return 2

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_rng, dims_of
+from ._validation import as_rng, check_positive, dims_of
 from .model import (
     DataSummary,
     Reduction,
@@ -116,6 +116,7 @@ def inversion_number(S, d_y: int) -> int:
     int
         ``inv(S)``.
     """
+    d_y = check_positive(d_y, "d_y", integer=True)
     S = _normalize_index_set(S, d_y, d_y)
     in_s = np.zeros(d_y, dtype=bool)
     in_s[list(S)] = True

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._validation import as_finite_array, as_weight_batch, check_positive, dims_of
+from ._validation import as_finite_array, as_weight_batch, check_positive, check_tolerances, dims_of
 from .model import (
     _check_problem,
     _flat,
@@ -384,6 +384,7 @@ def gradient_flow(
     """
     ws0, X, Y = _check_problem(weights0, X, Y, "weights0")
     t_max = check_positive(t_max, "t_max")
+    rtol, atol = check_tolerances(rtol, atol)
     gtol = _grad_tol_default(grad_tol)
     dims = dims_of(ws0)
     mom1 = _moments(X, Y).batched()
@@ -521,8 +522,7 @@ def gradient_flow_batch(
     k = ws0[0].shape[0]
     mom = _batch_data(X, Y, k, dims).batched()
     t_max = check_positive(t_max, "t_max")
-    rtol = check_positive(rtol, "rtol")
-    atol = check_positive(atol, "atol")
+    rtol, atol = check_tolerances(rtol, atol)
     gtol = _grad_tol_default(grad_tol)
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     t_eval = _check_t_eval(t_eval, t_max)

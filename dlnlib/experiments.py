@@ -149,6 +149,10 @@ def make_data(dims, rng, *, kind: str = "gaussian", n_samples: int | None = None
     d = _check_dims(dims)
     g = as_rng(rng)
     d_x, d_y = d[0], d[-1]
+    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)):
+        raise TypeError(f"noise must be a finite non-negative number, got {noise!r}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite non-negative number, got {noise!r}")
     if kind not in DATA_KINDS:
         raise ValueError(f"kind must be one of {DATA_KINDS}, got {kind!r}")
     m = max(4 * d_x, 20) if n_samples is None else check_positive(n_samples, "n_samples", integer=True)

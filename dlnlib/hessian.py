@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_finite_array, as_weights, dims_of
+from ._validation import as_finite_array, as_weights, check_positive, dims_of
 from .critical import _reduced_product, identify_index_set, inversion_number
 from .model import (
     _chain,
@@ -250,8 +250,8 @@ def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) 
         Invalid weights, data or parameters.
     """
     ws, X, Y = _check_problem(weights, X, Y)
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a finite positive number, got {eps!r}")
+    eps = check_positive(eps, "eps")
+    chunk = check_positive(chunk, "chunk", integer=True)
     sxx, syx = X @ X.T, Y @ X.T
     dims = dims_of(ws)
     flat = _flat(ws)
@@ -425,6 +425,8 @@ def pairing_criterion(
     tuple of int or None
         The first pair ``(h, k)`` (1-based), or ``None`` when there is no such pair.
     """
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
+        raise ValueError(f"r must be a non-negative integer (the rank |S| of the critical point), got {r!r}")
     ws, X, Y = _check_problem(weights, X, Y)
     prod = _products(ws)
     e_t = _residual_moment(prod, X @ X.T, Y @ X.T).T
@@ -516,8 +518,8 @@ def classification(
     """
     ws, X, Y = _check_problem(weights, X, Y)
     for name, val in (("gtol", gtol), ("ptol", ptol), ("rank_tol", rank_tol), ("zero_tol", zero_tol)):
-        if val is not None and not (np.isfinite(val) and val > 0):
-            raise ValueError(f"{name} must be a finite positive number, got {val!r}")
+        if val is not None:
+            check_positive(val, name)
     summary, red, _, _ = _check_and_reduce(X, Y, dims_of(ws), allow_non_filling=True)
     sxx, syx = X @ X.T, Y @ X.T
     prod = _products(ws)

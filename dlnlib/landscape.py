@@ -530,6 +530,7 @@ def middle_rank(weights: Sequence, *, rank_tol: float = 1e-8) -> int:
     n = len(ws)
     if n < 2:
         raise ValueError("middle_rank needs depth N >= 2")
+    rank_tol = check_positive(rank_tol, "rank_tol")
     return _numerical_rank(_chain(ws, n - 1, 2, ws[0].shape[0]), rank_tol)
 
 

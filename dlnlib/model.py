@@ -341,10 +341,19 @@ def invariants(weights: Sequence) -> list[np.ndarray]:
 
 
 def _check_dims(dims) -> tuple[int, ...]:
+    what = "dims must be a sequence of positive integers (d_0, ..., d_N)"
+    if isinstance(dims, (str, bytes)):
+        raise TypeError(f"{what}, got {dims!r}")
     try:
-        d = tuple(int(x) for x in dims)
+        items = list(dims)
     except TypeError as exc:
-        raise TypeError(f"dims must be a sequence of positive integers (d_0, ..., d_N), got {dims!r}") from exc
+        raise TypeError(f"{what}, got {dims!r}") from exc
+    for x in items:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{what}, got {dims!r} (entry {x!r} is not a number)")
+        if not np.isfinite(x):
+            raise ValueError(f"{what}, got {dims!r} (entry {x!r} is not finite)")
+    d = tuple(int(x) for x in items)
     if len(d) < 2:
         raise ValueError(f"dims must have at least two entries (d_0, d_1), got {dims!r}")
     if any(x < 1 for x in d) or any(float(x) != float(y) for x, y in zip(d, dims)):
@@ -492,6 +501,7 @@ def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-
         (Assumption 1), rank-deficient ``X`` or ``Y`` (Assumption 2), repeated singular
         values of the reduced target (Assumption 3).
     """
+    rtol = check_positive(rtol, "rtol")
     return _check_and_reduce(X, Y, dims, allow_non_filling=allow_non_filling, rtol=rtol)[0]
 
 

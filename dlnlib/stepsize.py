@@ -581,7 +581,13 @@ def first_diverging_step(
     n_epochs = check_positive(n_epochs, "n_epochs", integer=True)
     if isinstance(max_doublings, bool) or not isinstance(max_doublings, (int, np.integer)) or max_doublings < 0:
         raise ValueError(f"max_doublings must be a non-negative integer, got {max_doublings!r}")
-    steps = eta0 * 2.0 ** np.arange(int(max_doublings) + 1)
+    k_max = int(np.floor(np.log2(np.finfo(float).max) - np.log2(eta0)))  # eta0 * 2^k stays finite
+    if max_doublings > k_max:
+        raise ValueError(
+            f"max_doublings={max_doublings} makes the step eta0 * 2^max_doublings overflow (eta0={eta0:g}); "
+            f"max_doublings must be at most {k_max}"
+        )
+    steps = np.ldexp(eta0, np.arange(int(max_doublings) + 1))  # eta0 * 2^k, exactly
     k_runs = steps.size
     batch = [np.broadcast_to(w, (k_runs, *w.shape)).copy() for w in ws]
     res = gradient_descent_batch(

@@ -1,14 +1,16 @@
 """The `python -m dlnlib` command line: parameter validation, output folders, failures."""
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 from PIL import Image
 
-from dlnlib import cli
+from dlnlib import _schema, cli
 from dlnlib.report import glued_text
 
 
@@ -51,7 +53,7 @@ def test_parameter_types_are_checked(name, value, ok):
     if ok:
         assert name in cli.validate_parameters(c, [(name, value)])
     else:
-        with pytest.raises(ValueError, match=f"parameter '{name}' of ch01_model expects"):
+        with pytest.raises(ValueError, match=f"ch01_model: parameter '{name}' \\("):
             cli.validate_parameters(c, [(name, value)])
 
 
@@ -112,3 +114,254 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
     expected = r"ch98_broken failed in cell 3 \(`raise ZeroDivisionError\('boom'\)`\): ZeroDivisionError: boom"
     with pytest.raises(RuntimeError, match=expected):
         cli._execute(chapter, tmp_path / "out" / "ch98_broken.ipynb", {}, tmp_path / "figs", progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reliability (issue 13): atomic execution, marked run folders, schema-checked parameters,
+# work estimate. Commands that start a kernel run in a throw-away copy of the package with
+# one-cell toy chapters, so they never touch the book's own executed chapters.
+
+TOY_CODE = (
+    "import os, time\n"
+    "from dlnlib.plotting import Chapter\n"
+    "ch = Chapter('{name}', seed=seed, n_points=n_points)\n"
+    "fig, ax = ch.subplots()\n"
+    "ax.plot(range(n_points))\n"
+    "ch.save(fig, os.environ.get('TOY_FIGURE', 'first'), glue=False)\n"
+    "time.sleep(float(os.environ.get('TOY_SLEEP', '0')))\n"
+    "assert n_points < 500, 'too many points'"
+)
+
+
+@pytest.fixture
+def toy_repo(tmp_path, root):
+    """A copy of ``dlnlib`` with two toy chapters (``ch01_toy``, ``ch02_toy``) as its book."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(root / "dlnlib", repo / "dlnlib", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "_config.yml").write_text("title: toy\n")
+    (repo / "book" / "src").mkdir(parents=True)
+    for name in ("ch01_toy", "ch02_toy"):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        params = "seed = 0  # int, >= 0: seed\nn_points = 10  # int, >= 1: points drawn\n# cost: n_points"
+        nb.cells = [
+            nbformat.v4.new_markdown_cell(f"# Toy {name}"),
+            nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(TOY_CODE.format(name=name)),
+        ]
+        nbformat.write(nb, repo / "book" / "src" / f"{name}.ipynb")
+    return repo
+
+
+def _dln(repo, *args, env=None, cwd=None, popen=False):
+    """``python -m dlnlib *args`` with the toy repository's package first on the path."""
+    import os
+
+    full_env = {**os.environ, "PYTHONPATH": str(repo), "MPLBACKEND": "agg", **(env or {})}
+    cmd = [sys.executable, "-m", "dlnlib", *args]
+    if popen:
+        return subprocess.Popen(
+            cmd, env=full_env, cwd=cwd or repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    return subprocess.run(cmd, env=full_env, cwd=cwd or repo, capture_output=True, text=True, check=False, timeout=600)
+
+
+@pytest.mark.slow
+def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
+    import signal
+    import time
+
+    first = _dln(toy_repo, "execute", "ch01")
+    assert first.returncode == 0, first.stderr
+    executed = toy_repo / "book" / "chapters" / "ch01_toy.ipynb"
+    before = executed.read_bytes()
+    figs = toy_repo / "figures" / "ch01_toy"
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+
+    child = _dln(toy_repo, "execute", "--force", "ch01", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True)
+    deadline = time.monotonic() + 300
+    while not list((toy_repo / "figures").glob(".*/ch01_toy/second.png")):  # the kernel is sleeping
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
+    # nothing of the interrupted run is visible: the old notebook and the old figures only
+    assert executed.read_bytes() == before
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+    record = json.loads((toy_repo / "book/chapters/.records/ch01_toy.json").read_text())
+    assert record["status"] == "running"
+
+    again = _dln(toy_repo, "execute", "ch01", env={"TOY_FIGURE": "second"})
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" not in again.stdout and "done in" in again.stdout
+    # the new figures replaced the old ones as a whole (no mix)
+    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png", "second.svg"]
+    assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
+    assert "unchanged" in _dln(toy_repo, "execute", "ch01").stdout
+
+
+@pytest.mark.slow
+def test_concurrent_executes_keep_every_record(toy_repo):
+    a = _dln(toy_repo, "execute", "ch01", popen=True)
+    b = _dln(toy_repo, "execute", "ch02", popen=True)
+    for p in (a, b):
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    report = json.loads((toy_repo / "book/chapters/execution.json").read_text())
+    assert sorted(report) == ["ch01_toy", "ch02_toy"]
+    assert all(r["status"] == "ok" for r in report.values())
+
+
+@pytest.mark.slow
+def test_run_with_relative_output_writes_one_folder_marked_complete(toy_repo, tmp_path):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    done = _dln(toy_repo, "run", "ch01", "-p", "n_points", "12", "-o", "rel", "-q", cwd=work)
+    assert done.returncode == 0, done.stderr
+    (folder,) = (work / "rel").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["ch01_toy.ipynb", "figures", "parameters.json", "status.json"]
+    assert (folder / "figures" / "ch01_toy" / "first.png").exists()
+    assert json.loads((folder / "status.json").read_text())["status"] == "ok"
+    printed = [
+        line.split(":", 1)[1].strip() for line in done.stdout.splitlines() if line.startswith(("notebook", "figures"))
+    ]
+    assert len(printed) == 2 and all(Path(p).is_absolute() and Path(p).exists() for p in printed)
+    # a failing run is marked failed; a folder without status.json is listed as incomplete
+    failed = _dln(toy_repo, "run", "ch01", "-p", "n_points", "600", "-o", "rel", "-q", "--yes", cwd=work)
+    assert failed.returncode == 1 and "too many points" in failed.stderr
+    (work / "rel" / "ch01_toy-interrupted").mkdir()
+    listing = _dln(toy_repo, "runs", "-o", "rel", cwd=work).stdout
+    statuses = sorted(line.split()[0] for line in listing.splitlines())
+    assert statuses == ["failed", "incomplete", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "phrase"),
+    [
+        ("dims", "[]", "needs len >= 2"),
+        ("dims", "[4, 0, 3]", "must be >= 1, got 0"),
+        ("dims", "[4, 'a', 3]", "element [1] must be an int"),
+        ("dims", "[4, 2.5, 3]", "element [1] must be an int"),
+        ("n_samples", "0", "must be >= 1, got 0"),
+        ("seed", "-1", "must be >= 0, got -1"),
+        ("noise", "1e400", "must be a finite float"),
+        ("noise", "nan", "must be a float"),
+        ("noise", "-0.5", "must be >= 0"),
+        ("t_flow", "0", "must be > 0"),
+        ("seed", "True", "must be an int"),
+    ],
+)
+def test_schema_refuses_bad_values_naming_parameter_and_rule(name, value, phrase):
+    c = cli.find_chapter("ch01")
+    with pytest.raises(ValueError, match=re.escape(phrase)) as info:
+        cli.validate_parameters(c, [(name, value)])
+    assert f"parameter '{name}'" in str(info.value) and c.schema[name].description in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("chapter", "name", "value", "phrase"),
+    [
+        ("ch02", "configs", "[['a']]", "element [0][0] must be an int"),
+        ("ch02", "configs", "[]", "must hold at least one list"),
+        ("ch02", "configs", "[[4, 3], [3]]", "needs len >= 2, got [3]"),
+        ("ch02", "eta_max", "1e400", "must be a finite float"),
+        ("ch02", "rtol", "2", "must be < 1"),
+        ("ch03", "prop2_scales", "[[0.1, -1.0]]", "must be > 0"),
+        ("ch07", "n_inits", "0", "must be >= 1"),
+    ],
+)
+def test_schema_checks_nested_lists_and_ranges(chapter, name, value, phrase):
+    with pytest.raises(ValueError, match=re.escape(phrase)):
+        cli.validate_parameters(cli.find_chapter(chapter), [(name, value)])
+
+
+def test_invalid_parameter_starts_no_kernel_and_writes_nothing(capsys, tmp_path):
+    assert cli.main(["run", "ch01", "-p", "dims", "[]", "-o", str(tmp_path / "out")]) == 2
+    assert "needs len >= 2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_chapter_parameter_has_a_valid_schema_comment():
+    chapters = cli.list_chapters()
+    assert len(chapters) >= 9
+    for c in chapters:
+        assert c.schema_error is None, c.schema_error
+        assert list(c.schema) == list(c.defaults), c.name
+        for spec in c.schema.values():
+            assert spec.description and spec.type, (c.name, spec.name)
+        secs, ratio = cli.estimate_seconds(c, {})
+        assert ratio == pytest.approx(1.0) and secs > 0
+
+
+def test_schema_comment_grammar():
+    src = (
+        "dims = [4, 3, 3]  # list[int], >= 1, len >= 2: widths d_0, ..., d_N\n"
+        "mode = 'a'  # str, in {a, b}: which variant\n"
+        "x = 0.5  # float, > 0, <= 1: a fraction\n"
+        "# cost: x * len(dims)"
+    )
+    schema = _schema.parse_schema(src)
+    assert schema["dims"].min_len == 2 and schema["dims"].bounds == ((">=", 1.0),)
+    assert schema["mode"].choices == ("a", "b") and schema["x"].bounds == ((">", 0.0), ("<=", 1.0))
+    assert schema["dims"].description == "widths d_0, ..., d_N"
+    assert _schema.chapter_cost(_schema.parse_cost(src), {"x": 2.0, "dims": [1, 2]}) == 4.0
+    with pytest.raises(ValueError, match="must be in"):
+        _schema.check_value(schema["mode"], "c")
+    for bad, phrase in [
+        ("n = 1", "has no schema comment"),
+        ("n = 1  # integer: count", "unknown type 'integer'"),
+        ("n = 1  # int, >= 1", "needs '# <type>"),
+        ("n = 1  # int, odd: count", "unknown constraint 'odd'"),
+        ("n = 0  # int, >= 1: count", "must be >= 1"),
+        ("n = 1  # int, len >= 2: count", "needs a list type"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(phrase)):
+            _schema.parse_schema(bad)
+    with pytest.raises(ValueError, match="not allowed"):
+        _schema.parse_cost("# cost: __import__('os').system('true')")
+
+
+def test_list_prints_descriptions_and_recorded_run_time(capsys, toy_repo, monkeypatch):
+    monkeypatch.setattr(cli, "repo_root", lambda: toy_repo)
+    records = toy_repo / "book/chapters/.records"
+    records.mkdir(parents=True)
+    (records / "ch01_toy.json").write_text(json.dumps({"status": "ok", "seconds": 12.3}))
+    assert cli.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "ch01_toy: Toy ch01_toy  [about 12 s at the defaults]" in out
+    assert "n_points = 10  (int, >= 1): points drawn" in out
+
+
+def test_work_estimate_refuses_hours_without_yes(capsys, toy_repo, monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, "repo_root", lambda: toy_repo)
+    records = toy_repo / "book/chapters/.records"
+    records.mkdir(parents=True)
+    (records / "ch01_toy.json").write_text(json.dumps({"status": "ok", "seconds": 10.0}))
+    c = cli.find_chapter("ch01")
+    assert cli.estimate_seconds(c, {"n_points": 20}) == (pytest.approx(20.0), pytest.approx(2.0))
+    assert cli.main(["run", "ch01", "-p", "n_points", "10000", "-o", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert "estimated run time 2.8 h (1e+03 x the work" in captured.out
+    assert "pass --yes" in captured.err and not (tmp_path / "out").exists()
+    # the book's own chapters: a million initializations of ch07 is refused
+    monkeypatch.undo()
+    secs, ratio = cli.estimate_seconds(cli.find_chapter("ch07"), {"n_inits": 1_000_000})
+    assert ratio == pytest.approx(50_000) and secs > cli.WORK_LIMIT_SECONDS
+
+
+def test_uncreatable_output_folder_is_a_clear_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["run", "ch01", "-o", str(blocker / "sub"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create the output folder") and str(blocker / "sub") in err
+
+
+def test_run_status_of_folders(tmp_path):
+    assert cli.run_status(tmp_path) == "incomplete"
+    (tmp_path / "status.json").write_text('{"status": "ok"}')
+    assert cli.run_status(tmp_path) == "ok"
