@@ -26,6 +26,7 @@ from .dynamics import (
 )
 from .experiments import (
     OVFResult,
+    check_trials_fit,
     make_data,
     ovf_experiment,
     wilson_interval,
@@ -178,6 +179,7 @@ __all__ = [
     "bounds_or_nan",
     "certify_local_minimum",
     "check_data",
+    "check_trials_fit",
     "classification",
     "classify",
     "classify_pure_spurious",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from dlnlib.dynamics import (
     CONVERGED,
     DIVERGED,
+    FAILED,
     REACHED_T_MAX,
     gradient_descent,
     gradient_descent_batch,
@@ -119,6 +120,41 @@ def test_batch_flow_per_trajectory_stopping_and_data():
     bt2 = gradient_flow_batch(ws, Xb, Yb, 1.0, grad_tol=None)
     tr = gradient_flow([w[1] for w in ws], 2 * X, Y, 1.0, grad_tol=None)
     assert_allclose(bt2.loss[1, -1], tr.loss[-1], rtol=1e-6)
+
+
+def test_batch_flow_continuous_batching_is_bit_identical():
+    """Whatever the slot count, each trajectory's result is the one it gets alone (continuous batching)."""
+    dims = (4, 3, 3, 2)
+    rng = np.random.default_rng(3)
+    k = 7
+    data = [make_data(dims, rng) for _ in range(k)]
+    X, Y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+    w0 = stack([random_weights(dims, rng, scale=s) for s in np.geomspace(0.2, 2, k)])
+    t_eval = np.linspace(0, 30, 5)
+    ref = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-8, t_eval=t_eval)
+    assert set(ref.status.tolist()) == {CONVERGED, REACHED_T_MAX}  # trajectories stop at different times
+    for slots in (1, 3):
+        r = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-8, t_eval=t_eval, slots=slots)
+        for name in ("loss", "grad_norm", "t_final", "status", "n_steps", "n_rejected", "invariant_drift"):
+            assert_array_equal(getattr(r, name), getattr(ref, name))
+        for a, b in zip(r.final_weights, ref.final_weights):
+            assert_array_equal(a, b)
+    for j in (0, 6):
+        alone = gradient_flow_batch(
+            [w[j : j + 1] for w in w0], X[j : j + 1], Y[j : j + 1], 30.0, grad_tol=1e-8, t_eval=t_eval
+        )
+        assert_array_equal(alone.loss[0], ref.loss[j])
+        assert_array_equal(alone.final_weights[0][0], ref.final_weights[0][j])
+    with pytest.raises(ValueError, match="slots"):
+        gradient_flow_batch(w0, X, Y, 30.0, slots=0)
+
+
+def test_batch_flow_max_steps_is_per_trajectory():
+    dims = (3, 3, 2)
+    X, Y = make_data(dims, 8)
+    ws = stack([random_weights(dims, 9), random_weights(dims, 10)])
+    bt = gradient_flow_batch(ws, X, Y, 1e3, grad_tol=None, max_steps=5, slots=1)
+    assert np.all(bt.status == FAILED) and np.all(bt.n_steps + bt.n_rejected == 5)
 
 
 def test_batch_flow_balanced_stays_balanced():
