@@ -863,67 +863,85 @@ def gradient_flow_batch(
 
 
 def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_factor, ws0):
-    """Vectorized GD on flat weights ``y`` of shape ``(K, P)`` with per-row steps ``(K,)``."""
+    """Vectorized GD on flat weights ``y`` of shape ``(K, P)`` with per-row steps ``(K,)``.
+
+    The runs still going are kept in contiguous arrays (no index copies while all of them run;
+    compacted only when some stop). Records grow as the run goes: their memory is proportional to
+    the number of records taken, never to ``n_steps``; the invariants ``C_i`` are evaluated only
+    at recorded steps.
+    """
     k = y.shape[0]
-    g, lossv = _grad_loss_batch(y, dims, mom)
-    l0 = lossv.copy()
-    limit = divergence_factor * np.maximum(l0, 1.0)
-    n_rec = n_steps // record_every + 2 + k  # + one slot per run that stops between recordings
-    steps_rec = np.zeros(n_rec, dtype=np.int64)
-    loss_rec = np.full((k, n_rec), np.nan)
-    grad_rec = np.full((k, n_rec), np.nan)
-    drift_rec = np.full((k, n_rec), np.nan)
-    c0 = _invariants_any(ws0)  # C_i(W(0)), (K, d_i, d_i)
+    shared = mom.sxx.shape[0] == 1
+    c0_inv = _invariants_any(ws0)  # C_i(W(0)), (K, d_i, d_i)
+
+    def moments(rows):
+        return (mom.sxx, mom.wls, mom.c0) if shared else (mom.sxx[rows], mom.wls[rows], mom.c0[rows])
+
+    g = np.empty_like(y)
+    lossv = _grad_into(y, dims, *moments(np.arange(k)), g)
+    gn = _row_norm(g)
+    limit = divergence_factor * np.maximum(lossv, 1.0)
     status = np.full(k, REACHED_T_MAX)
     done = np.zeros(k, dtype=np.int64)
-    active = np.ones(k, dtype=bool)
-    gn = np.linalg.norm(g, axis=1)
-    if gtol > 0:
-        status[gn < gtol] = CONVERGED
-        active &= gn >= gtol
     last_rec = np.zeros(k, dtype=np.int64)
+    steps_rec: list[int] = [0]
+    recs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def record(slot, rows):
-        loss_rec[rows, slot] = lossv[rows]
-        grad_rec[rows, slot] = gn[rows]
-        ws = _unflat(y[rows], dims)
-        drift_rec[rows, slot] = _raw_drift([c[rows] for c in c0], ws)
-        last_rec[rows] = slot
+    def record(it, rows, yr, lo, gr):
+        """Append one record: values for the trials ``rows`` (at weights ``yr``), NaN elsewhere."""
+        lrow, grow, drow = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
+        lrow[rows], grow[rows] = lo, gr
+        drow[rows] = _raw_drift([c[rows] for c in c0_inv], _unflat(yr, dims))
+        if it:
+            steps_rec.append(it)
+        recs.append((lrow, grow, drow))
+        last_rec[rows] = len(recs) - 1
 
-    record(0, np.arange(k))
-    slot = 0
+    record(0, np.arange(k), y, lossv, gn)
+    active = np.flatnonzero(gn >= gtol) if gtol > 0 else np.arange(k)
+    status[np.setdiff1d(np.arange(k), active)] = CONVERGED
+    it = 0
     with np.errstate(over="ignore", invalid="ignore"):
-        for it in range(1, n_steps + 1):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
+        while active.size and it < n_steps:
+            n = active.size
+            plan = _GradPlan(dims, n, *moments(active))
+            yc, gc = y[active], g[active]
+            y_new, g_new = np.empty_like(yc), np.empty_like(gc)
+            v_new, gv_new = plan.bind(y_new), _layer_views(g_new, dims)
+            st, lim = step[active, None], limit[active]
+            while it < n_steps:
+                it += 1
+                np.multiply(gc, st, out=y_new)
+                np.subtract(yc, y_new, out=y_new)
+                plan.grad(*v_new, gv_new)
+                l_new = plan.loss()
+                ok = np.isfinite(l_new) & np.isfinite(g_new).all(axis=1) & (l_new <= lim)
+                gn_new = _row_norm(g_new)
+                conv = ok & (gn_new < gtol) if gtol > 0 else np.zeros(n, bool)
+                stop = ~ok | conv
+                if it % record_every == 0 or it == n_steps or conv.any():  # also record the converged iterate
+                    record(it, active[ok], y_new[ok], l_new[ok], gn_new[ok])
+                if stop.any():
+                    break
+                yc, y_new = y_new, yc  # accept every row: swap buffers (views follow)
+                gc, g_new = g_new, gc
+                v_new, gv_new = plan.bind(y_new), _layer_views(g_new, dims)
+            else:  # n_steps reached with every row still running (the last iterate was accepted by the swap)
+                y[active], done[active] = yc, it
                 break
-            y_new = y[idx] - step[idx, None] * g[idx]
-            mi = mom.rows(idx)
-            g_new, l_new = _grad_loss_batch(y_new, dims, mi)
-            bad = ~(np.isfinite(l_new) & np.all(np.isfinite(g_new), axis=1) & (l_new <= limit[idx]))
-            good = idx[~bad]
-            y[good], g[good], lossv[good] = y_new[~bad], g_new[~bad], l_new[~bad]
-            gn[good] = np.linalg.norm(g_new[~bad], axis=1)
-            done[good] = it
-            status[idx[bad]] = DIVERGED
-            active[idx[bad]] = False
-            conv = good[gn[good] < gtol] if gtol > 0 else good[:0]
-            status[conv] = CONVERGED
-            active[conv] = False
-            if it % record_every == 0 or it == n_steps or conv.size:  # also record the converged iterate
-                slot += 1
-                steps_rec[slot] = it
-                record(slot, good)
-    return (
-        y,
-        steps_rec[: slot + 1],
-        loss_rec[:, : slot + 1],
-        grad_rec[:, : slot + 1],
-        drift_rec[:, : slot + 1],
-        status,
-        done,
-        last_rec,
-    )
+            # some rows stop at step ``it``: accept the good ones, compact
+            yc = np.where(ok[:, None], y_new, yc)
+            gc = np.where(ok[:, None], g_new, gc)
+            done[active[ok]] = it
+            done[active[~ok]] = it - 1
+            status[active[~ok]] = DIVERGED
+            status[active[conv]] = CONVERGED
+            y[active], g[active] = yc, gc
+            active = active[~stop]
+    loss_rec = np.stack([r[0] for r in recs], axis=1)
+    grad_rec = np.stack([r[1] for r in recs], axis=1)
+    drift_rec = np.stack([r[2] for r in recs], axis=1)
+    return y, np.array(steps_rec, dtype=np.int64), loss_rec, grad_rec, drift_rec, status, done, last_rec
 
 
 def _raw_drift(c0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
@@ -934,9 +952,15 @@ def _raw_drift(c0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray
     return np.max(d, axis=0)
 
 
+#: number of records a gradient descent keeps by default (``record_every=None``)
+_DEFAULT_RECORDS = 1000
+
+
 def _descent_args(step, n_steps, grad_tol, record_every, divergence_factor):
     step = check_positive(step, "step")
     n_steps = check_positive(n_steps, "n_steps", integer=True)
+    if record_every is None:
+        record_every = max(1, n_steps // _DEFAULT_RECORDS)
     record_every = check_positive(record_every, "record_every", integer=True)
     divergence_factor = check_positive(divergence_factor, "divergence_factor")
     return step, n_steps, _grad_tol_default(grad_tol), record_every, divergence_factor
@@ -961,7 +985,7 @@ def gradient_descent(
     n_steps: int,
     *,
     grad_tol: float | None = None,
-    record_every: int = 1,
+    record_every: int | None = None,
     divergence_factor: float = 1e8,
 ) -> DescentResult:
     """Gradient descent ``W_i <- W_i - step * ∇_{W_i} L`` (MATH.md §2, §4).
@@ -980,8 +1004,11 @@ def gradient_descent(
         Number of iterations.
     grad_tol : float or None, optional
         Keyword-only. Stop early when ``||∇L||_F < grad_tol`` (``None``: never).
-    record_every : int, optional
-        Keyword-only. Record loss, gradient norm and invariant drift every this many steps.
+    record_every : int or None, optional
+        Keyword-only. Record loss, gradient norm and invariant drift every this many steps (and at
+        the last step); ``None`` (default): about 1000 records, every ``max(1, n_steps // 1000)``
+        steps. Pass ``1`` for per-step records. Records are allocated as the run goes, so a large
+        ``n_steps`` that stops early at ``grad_tol`` costs only the records actually taken.
     divergence_factor : float, optional
         Keyword-only. Declare divergence when the loss exceeds
         ``divergence_factor * max(L(W^0), 1)`` or becomes non-finite.
@@ -1067,7 +1094,7 @@ def gradient_descent_batch(
     n_steps: int,
     *,
     grad_tol: float | None = None,
-    record_every: int = 1,
+    record_every: int | None = None,
     divergence_factor: float = 1e8,
 ) -> BatchDescentResult:
     """K gradient-descent runs at once, as :func:`gradient_descent` with batched weights.

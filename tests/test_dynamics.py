@@ -233,6 +233,41 @@ def test_gd_converges_with_grad_tol():
     assert res.status == CONVERGED and res.grad_norm[-1] < 1e-7
 
 
+def test_gd_records_grow_as_the_run_goes():
+    """Issue: n_steps=10**11 with grad_tol used to allocate the records of 10**11 steps up front (745 GiB)."""
+    import tracemalloc
+
+    dims = (3, 3, 2)
+    X, Y = make_data(dims, 21)
+    w0 = random_weights(dims, 22)
+    tracemalloc.start()
+    res = gradient_descent(w0, X, Y, 0.2, 10**11, grad_tol=1e-3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res.status == CONVERGED and res.n_steps_done < 10**5
+    assert peak < 50 * 2**20
+    # the default records sparsely (every n_steps // 1000 steps) and always keeps the start and the end
+    assert res.steps[0] == 0 and res.steps[-1] == res.n_steps_done and res.grad_norm[-1] < 1e-3
+    dense = gradient_descent(w0, X, Y, 0.2, 3000, record_every=1)
+    sparse = gradient_descent(w0, X, Y, 0.2, 3000)
+    assert dense.steps.size == 3001 and sparse.steps.tolist() == list(range(0, 3001, 3))
+    assert_array_equal(sparse.loss, dense.loss[::3])
+    assert_array_equal(sparse.final_weights[0], dense.final_weights[0])
+    # a batch in which runs stop at different steps gives each run the result it gets alone
+    ws = [random_weights(dims, s) for s in (22, 23, 24)]
+    steps = np.array([0.2, 0.1, 50.0])  # the last one diverges
+    b = gradient_descent_batch(stack(ws), X, Y, steps, 4000, grad_tol=1e-6, record_every=7)
+    assert b.status.tolist() == [CONVERGED, CONVERGED, DIVERGED]
+    for j in range(3):
+        alone = gradient_descent(ws[j], X, Y, steps[j], 4000, grad_tol=1e-6, record_every=7)
+        assert alone.n_steps_done == b.n_steps_done[j] and alone.status == b.status[j]
+        assert_array_equal(alone.final_weights[1], b.final_weights[1][j])
+        at = np.searchsorted(b.steps, alone.steps)  # the batch records at the union of the runs' record steps
+        assert_array_equal(b.steps[at], alone.steps)
+        assert_array_equal(alone.loss, b.loss[j, at])
+        assert np.all(np.isnan(b.loss[j, at[-1] + 1 :]))
+
+
 # --------------------------------------------------------------------------- validation
 
 
