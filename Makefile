@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q pip==26.3 setuptools==84.2.1 wheel==0.48.0
-	$(BIN)/python -m pip install -q --no-build-isolation -c constraints.txt -e ".[book,test]"
+	$(BIN)/python -m pip install -q --no-build-isolation -c constraints.txt -e ".[book,test,scale]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

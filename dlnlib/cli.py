@@ -400,15 +400,25 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
     p_run.add_argument("-o", "--output", help="parent folder for run outputs (default: runs/)")
     p_run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p_run.add_argument(
+        "--scheduler", help="dask scheduler for chapters that map work (ch07): tcp://HOST:8786, or 'local'"
+    )
     p_exe = sub.add_parser("execute", help="execute every chapter with default parameters for the book")
     p_exe.add_argument("--force", action="store_true", help="ignore the execution cache")
     p_exe.add_argument("only", nargs="*", help="only these chapters")
     sub.add_parser("list", help="list chapters and their parameters")
+    from . import campaign
+
+    campaign.add_arguments(sub.add_parser("campaign", help="run or resume an OVF campaign (streams to Parquet)"))
     args = parser.parse_args(argv)
     if args.list or args.command == "list":
         return cmd_list(args)
     if args.command == "run":
+        if args.scheduler:  # read by the chapter kernel (a child process): dlnlib.campaign.executor_for
+            os.environ["DLN_SCHEDULER"] = args.scheduler
         return cmd_run(args)
+    if args.command == "campaign":
+        return campaign.cmd_campaign(args)
     if args.command == "execute":
         return cmd_execute(args)
     parser.print_help()
