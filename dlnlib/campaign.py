@@ -52,10 +52,20 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_positive
-from .experiments import _run_chunk, _Streams, _Task, wilson_interval
-from .model import _check_dims
+from .experiments import _critical_table, _draw_data, _run_chunk, _Streams, _Task, wilson_interval
+from .model import _check_dims, reduce_data
 
-__all__ = ["CampaignConfig", "CampaignSpec", "campaign_summary", "executor_for", "load_spec", "run_campaign"]
+__all__ = [
+    "CampaignConfig",
+    "CampaignSpec",
+    "campaign_summary",
+    "critical_values_of_draw",
+    "executor_for",
+    "load_spec",
+    "read_spec",
+    "read_table",
+    "run_campaign",
+]
 
 FORMAT_VERSION = 1
 #: rough CPU seconds per trajectory by depth N (OVF defaults, rtol 1e-11), for the estimate printed first
@@ -204,6 +214,47 @@ def load_spec(path: str | os.PathLike) -> CampaignSpec:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     return CampaignSpec(configs=configs, seed=seed, **kw)
+
+
+def read_spec(out: str | os.PathLike) -> CampaignSpec:
+    """The spec of the campaign in folder ``out`` (from its ``manifest.json``).
+
+    Raises
+    ------
+    ValueError
+        If ``out`` holds no campaign manifest.
+    """
+    man = Path(out) / "manifest.json"
+    if not man.is_file():
+        raise ValueError(f"{out} is not a campaign folder (no manifest.json); run python -m dlnlib campaign first")
+    d = json.loads(man.read_text())["spec"]
+    configs = tuple(CampaignConfig(**{**c, "dims": tuple(c["dims"])}) for c in d.pop("configs"))
+    return CampaignSpec(configs=configs, **d)
+
+
+def critical_values_of_draw(spec: CampaignSpec, config: int, j: int) -> tuple[np.ndarray, float]:
+    """Distinct critical values (Lemma 3.2 of [CLC]) and global minimum value of data draw ``j`` of a configuration.
+
+    The data are redrawn from the same stream as the campaign's runs, so the values are those
+    the runs were identified against.
+
+    Returns
+    -------
+    values : ndarray
+        Sorted distinct critical values ``c_S``.
+    global_minimum : float
+        The global minimum value.
+    """
+    c = spec.configs[config]
+    if not 0 <= j < c.n_data:
+        raise ValueError(f"j must be in [0, {c.n_data}), got {j}")
+    task = _task(spec, config, j * c.n_inits, j * c.n_inits + 1)
+    X, Y = _draw_data(c.dims, task.trials[0][2], c.data, c.n_samples, c.noise)
+    red = reduce_data(X, Y)
+    s = red.singular_values
+    values = _critical_table(s, red.constant, min(c.dims), len(c.dims) - 1, 1e-9 * (1.0 + float(np.sum(s * s))))
+    r_opt = min(min(c.dims), c.dims[-1])
+    return values, red.constant + 0.5 * float(np.sum(s[r_opt:] ** 2))
 
 
 # --------------------------------------------------------------------------- executors

@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlnlib.campaign import campaign_summary, executor_for, load_spec, read_table, run_campaign
+from dlnlib.campaign import (
+    campaign_summary,
+    critical_values_of_draw,
+    executor_for,
+    load_spec,
+    read_spec,
+    read_table,
+    run_campaign,
+)
 from dlnlib.experiments import ovf_experiment
 
 pa = pytest.importorskip("pyarrow")
@@ -81,6 +89,13 @@ def test_campaign_table_matches_ovf_experiment(spec_file, serial):
     np.testing.assert_array_equal([table["final_loss"][k] for k in rows], ref.final_loss)
     summary = campaign_summary(serial)
     assert summary["complete"] and summary["pooled"]["n_done"] == 8
+    # the folder knows its spec, and the data draws can be regenerated from it
+    assert read_spec(serial) == spec
+    values, gmin = critical_values_of_draw(spec, 1, 0)
+    np.testing.assert_array_equal(values, ref.critical_values[0])
+    assert gmin == ref.global_minimum_value[0]
+    with pytest.raises(ValueError, match="not a campaign folder"):
+        read_spec(serial / "chunks")
     assert summary["configs"][1]["n_global"] == ref.n_global
 
 
