@@ -131,17 +131,18 @@ def test_batch_flow_continuous_batching_is_bit_identical():
     X, Y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
     w0 = stack([random_weights(dims, rng, scale=s) for s in np.geomspace(0.2, 2, k)])
     t_eval = np.linspace(0, 30, 5)
-    ref = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-8, t_eval=t_eval)
+    ref = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-5, t_eval=t_eval, rtol=1e-6, atol=1e-9)
     assert set(ref.status.tolist()) == {CONVERGED, REACHED_T_MAX}  # trajectories stop at different times
     for slots in (1, 3):
-        r = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-8, t_eval=t_eval, slots=slots)
+        r = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-5, t_eval=t_eval, rtol=1e-6, atol=1e-9, slots=slots)
         for name in ("loss", "grad_norm", "t_final", "status", "n_steps", "n_rejected", "invariant_drift"):
             assert_array_equal(getattr(r, name), getattr(ref, name))
         for a, b in zip(r.final_weights, ref.final_weights):
             assert_array_equal(a, b)
     for j in (0, 6):
+        wj = [w[j : j + 1] for w in w0]
         alone = gradient_flow_batch(
-            [w[j : j + 1] for w in w0], X[j : j + 1], Y[j : j + 1], 30.0, grad_tol=1e-8, t_eval=t_eval
+            wj, X[j : j + 1], Y[j : j + 1], 30.0, grad_tol=1e-5, t_eval=t_eval, rtol=1e-6, atol=1e-9
         )
         assert_array_equal(alone.loss[0], ref.loss[j])
         assert_array_equal(alone.final_weights[0][0], ref.final_weights[0][j])
