@@ -154,3 +154,16 @@ def test_dask_local_cluster_identical_to_serial_and_survives_a_killed_worker(spe
     ref = ovf_experiment((3, 3, 2), n_data=2, n_inits=3, rng=5, t_max=2e3, chunk_size=2, progress=False)
     np.testing.assert_array_equal(res.final_loss, ref.final_loss)
     assert res.index_set == ref.index_set
+
+
+def test_cli_campaign_and_scheduler_options(spec_file, tmp_path):
+    proc = _cli(
+        spec_file, "--out", tmp_path / "x", "--workers", 0, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--workers" in stderr and not (tmp_path / "x").exists()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "dlnlib", "run", "--help"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "--scheduler" in out.stdout
