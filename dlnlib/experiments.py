@@ -574,7 +574,7 @@ def ovf_experiment(
     rtol: float = 1e-11,
     atol: float = 1e-14,
     max_steps: int = 100_000,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     slots: int = 64,
     executor: cf.Executor | None = None,
     progress: bool = True,
@@ -621,8 +621,9 @@ def ovf_experiment(
         1e-3 of the smallest gap between distinct critical values; ``index_set`` is ``None``. The
         global-minimum *value* is still identified; the end-to-end map is not unique when the
         repeated value straddles the rank cut, which ``distance_optimum`` shows.
-    chunk_size : int, optional
-        Keyword-only. Trials per task. Tasks are generated lazily and at most a few per worker are
+    chunk_size : int or None, optional
+        Keyword-only. Trials per task (``None``: ``n_trials / 8`` clipped to ``[16, 256]``, so
+        that a pool of workers gets several tasks). Tasks are generated lazily and at most 32 are
         in flight, so memory holds the results, not the trials.
     slots : int, optional
         Keyword-only. Trajectories integrated at once within a task (continuous batching: when one
@@ -650,6 +651,8 @@ def ovf_experiment(
         raise ValueError(f"the conjecture concerns networks with at least one hidden layer, got dims {d}")
     n_data = check_positive(n_data, "n_data", integer=True)
     n_inits = check_positive(n_inits, "n_inits", integer=True)
+    if chunk_size is None:
+        chunk_size = max(16, min(256, -(-n_data * n_inits // 8)))
     chunk_size = check_positive(chunk_size, "chunk_size", integer=True)
     init_scale = check_positive(init_scale, "init_scale")
     t_max = check_positive(t_max, "t_max")
