@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q pip==26.3 setuptools==84.2.1 wheel==0.48.0
-	$(BIN)/python -m pip install -q --no-build-isolation -c constraints.txt -e ".[book,test]"
+	$(BIN)/python -m pip install -q --no-build-isolation -c constraints.txt -e ".[book,test,scale]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -40,10 +40,23 @@ test: lint book browser-deps
 test-lib: venv
 	$(BIN)/python -m pytest tests -m "not book and not browser"
 
-bench: venv
+# Benchmarks. bench_scale.py compares with jax and torch, which live only in a separate benchmark
+# environment (.venv-bench, pinned in benchmarks/requirements-bench.txt), never in the library's dependencies.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): constraints.txt pyproject.toml benchmarks/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	$(BENCH_VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e ".[scale]"
+	$(BENCH_VENV)/bin/python -m pip install -q -c constraints.txt -r benchmarks/requirements-bench.txt
+	touch $@
+
+bench: venv $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_flow.py
 	$(BIN)/python benchmarks/bench_hessian.py
 	$(BIN)/python benchmarks/bench_stepsize.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_scale.py
 
 lint: venv
 	$(BIN)/ruff check dlnlib tests benchmarks tools/nbgen.py book/src

@@ -3,6 +3,17 @@
 The public API is re-exported here; see the module docstrings for the mathematics.
 """
 
+from .campaign import (
+    CampaignConfig,
+    CampaignSpec,
+    campaign_summary,
+    critical_values_of_draw,
+    executor_for,
+    load_spec,
+    read_spec,
+    read_table,
+    run_campaign,
+)
 from .critical import (
     CriticalIndexSet,
     Lemma32Structure,
@@ -28,6 +39,7 @@ from .dynamics import (
 )
 from .experiments import (
     OVFResult,
+    check_trials_fit,
     make_data,
     ovf_experiment,
     wilson_interval,
@@ -197,6 +209,8 @@ __all__ = [
     "Adam",
     "BatchDescentResult",
     "BatchTrajectory",
+    "CampaignConfig",
+    "CampaignSpec",
     "Classification",
     "CompositeFlow",
     "ConvergenceFit",
@@ -252,8 +266,10 @@ __all__ = [
     "balanced_weights",
     "balancedness",
     "bounds_or_nan",
+    "campaign_summary",
     "certify_local_minimum",
     "check_data",
+    "check_trials_fit",
     "classification",
     "classify",
     "classify_pure_spurious",
@@ -266,6 +282,7 @@ __all__ = [
     "critical_point",
     "critical_value_of",
     "critical_values",
+    "critical_values_of_draw",
     "decay_rates",
     "descent_end_to_end_norms",
     "distance_to_critical_set",
@@ -273,6 +290,7 @@ __all__ = [
     "drop_directions",
     "end_to_end",
     "escape_times",
+    "executor_for",
     "expanding_directions",
     "exponential_bound_excess",
     "first_diverging_step",
@@ -306,6 +324,7 @@ __all__ = [
     "lemma32_structure",
     "limit_critical_value",
     "line_polynomial",
+    "load_spec",
     "local_minima_search",
     "loss",
     "loss_excess",
@@ -329,6 +348,8 @@ __all__ = [
     "random_critical_points",
     "random_weights",
     "rank_one_profile",
+    "read_spec",
+    "read_table",
     "reduce_data",
     "reduce_rank_deficient",
     "relu_gradient",
@@ -338,6 +359,7 @@ __all__ = [
     "report_instances",
     "report_stepsize_data",
     "rows_to_markdown",
+    "run_campaign",
     "saddle_escape_times",
     "saddle_splitting",
     "scalar_balanced_prediction",

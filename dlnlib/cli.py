@@ -715,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument(
         "--yes", action="store_true", help=f"run even if the estimate exceeds {WORK_LIMIT_SECONDS:.0f} s"
     )
+    p_run.add_argument(
+        "--scheduler", help="dask scheduler for chapters that map work (ch07): tcp://HOST:8786, or 'local'"
+    )
     p_runs = sub.add_parser("runs", help="list earlier runs and their status (ok, failed, incomplete)")
     p_runs.add_argument("-o", "--output", help="parent folder of the runs (default: runs/)")
     p_exe = sub.add_parser("execute", help="execute every chapter with default parameters for the book")
@@ -724,14 +727,21 @@ def main(argv: list[str] | None = None) -> int:
     p_led = sub.add_parser("ledger", help="the Results ledger: status of every numbered result of the paper")
     p_led.add_argument("--json", action="store_true", help="print a JSON list (result, status, where, check, figure)")
     p_led.add_argument("-v", "--verbose", action="store_true", help="also print each statement, check and test")
+    from . import campaign
+
+    campaign.add_arguments(sub.add_parser("campaign", help="run or resume an OVF campaign (streams to Parquet)"))
     args = parser.parse_args(argv)
     try:
         if args.list or args.command == "list":
             return cmd_list(args)
         if args.command == "run":
+            if args.scheduler:  # read by the chapter kernel (a child process): dlnlib.campaign.executor_for
+                os.environ["DLN_SCHEDULER"] = args.scheduler
             return cmd_run(args)
         if args.command == "runs":
             return cmd_runs(args)
+        if args.command == "campaign":
+            return campaign.cmd_campaign(args)
         if args.command == "execute":
             return cmd_execute(args)
         if args.command == "ledger":

@@ -28,6 +28,7 @@ from .model import (
     _flat,
     _gradient_from_e,
     _invariants_any,
+    _offsets,
     _prefix_products,
     _unflat,
 )
@@ -146,6 +147,309 @@ _A = [
 ]
 _B = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84])
 _E = np.array([-71 / 57600, 0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40])
+
+
+# --------------------------------------------------------------------------- lean batched kernels
+
+
+def _layer_views(buf: np.ndarray, dims: tuple[int, ...]) -> list[np.ndarray]:
+    """Views ``W_i`` of shape ``(n, d_i, d_{i-1})`` into the rows of a flat ``(n, P)`` buffer (never copies)."""
+    off, n = _offsets(dims), buf.shape[0]
+    return [buf[:, off[i] : off[i + 1]].reshape(n, dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
+
+
+class _GradPlan:
+    """Preallocated gradient evaluation for a fixed set of ``n`` rows (the lean kernel of :func:`_dopri_slots`).
+
+    Every operation acts row by row (batched ``matmul`` with ``out=``, element-wise arithmetic), so
+    a row's result never depends on the other rows: the basis of bit-identical continuous batching.
+    After :meth:`grad`, ``diff = W_{N:1} - W_LS`` and ``e = diff Σ_XX`` hold the values needed for
+    the loss ``c_0 + 1/2 <diff, e>`` (:meth:`loss`), computed only where it is used.
+    """
+
+    def __init__(self, dims: tuple[int, ...], n: int, sxx: np.ndarray, wls: np.ndarray, c0: np.ndarray):
+        self.dims, self.nl = dims, len(dims) - 1
+        self.sxx, self.wls, self.c0 = sxx, wls, c0
+        d_x, d_y = dims[0], dims[-1]
+        self.pre = [np.empty((n, dims[i + 1], d_x)) for i in range(1, self.nl)]  # W_{i+1:1}, i >= 1
+        self.pre_t = [np.swapaxes(p, -1, -2) for p in self.pre]
+        self.left = [np.empty((n, dims[i], d_x)) for i in range(self.nl)]  # W_{N:i+1}^T e
+        self.diff = np.empty((n, d_y, d_x))
+        self.e = np.empty((n, d_y, d_x))
+
+    def bind(self, buf: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Layer views of ``buf`` and their transposes (computed once per buffer)."""
+        ws = _layer_views(buf, self.dims)
+        return ws, [np.swapaxes(w, -1, -2) for w in ws]
+
+    def grad(self, ws, ws_t, gs) -> None:
+        """``gs[i] = W_{N:i+2}^T (W_{N:1} - W_LS) Σ_XX W_{i:1}^T`` (MATH.md §2) for the weights ``ws``."""
+        nl = self.nl
+        prod = ws[0]
+        for i in range(1, nl):
+            prod = np.matmul(ws[i], prod, out=self.pre[i - 1])
+        np.subtract(prod, self.wls, out=self.diff)
+        left = np.matmul(self.diff, self.sxx, out=self.e)
+        for i in range(nl - 1, 0, -1):
+            np.matmul(left, ws_t[0] if i == 1 else self.pre_t[i - 2], out=gs[i])
+            left = np.matmul(ws_t[i], left, out=self.left[i])
+        np.copyto(gs[0], left)
+
+    def loss(self, rows=None) -> np.ndarray:
+        """Loss of the rows ``rows`` (all if ``None``) at the point of the last :meth:`grad`."""
+        if rows is None:
+            return _loss_rows(self.c0, self.diff, self.e)
+        c0 = self.c0 if self.c0.shape[0] == 1 else self.c0[rows]
+        return _loss_rows(c0, self.diff[rows], self.e[rows])
+
+
+def _grad_into(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, wls: np.ndarray, c0: np.ndarray, out):
+    """Gradients of the rows of ``y`` into ``out`` (both ``(n, P)``); returns the losses."""
+    plan = _GradPlan(dims, y.shape[0], sxx, wls, c0)
+    ws, ws_t = plan.bind(y)
+    plan.grad(ws, ws_t, _layer_views(out, dims))
+    return plan.loss()
+
+
+def _loss_rows(c0: np.ndarray, diff: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """``c_0 + 1/2 <diff, e>`` row by row (the loss in the moment form of :class:`_Moments`)."""
+    return c0 + 0.5 * np.einsum("kij,kij->k", diff, e)
+
+
+def _row_norm(a: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("kp,kp->k", a, a))
+
+
+# Dormand–Prince combinations without the zero coefficients: (stage index, coefficient) pairs
+_A_TERMS = [[(j, float(a)) for j, a in enumerate(row) if a != 0] for row in _A]
+_B_TERMS = [(j, float(b)) for j, b in enumerate(_B) if b != 0]
+_E_TERMS = [(j, float(c)) for j, c in enumerate(_E) if c != 0]
+
+
+def _combine(kk: np.ndarray, terms, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """``out = sum_j c_j kk[j]`` element by element (no BLAS: the result of a row never depends on the others)."""
+    j0, c0 = terms[0]
+    np.multiply(kk[j0], c0, out=out)
+    for j, c in terms[1:]:
+        np.multiply(kk[j], c, out=scratch)
+        out += scratch
+    return out
+
+
+class _Slots:
+    """The active trajectories of :func:`_dopri_slots`: contiguous arrays, one row per trajectory."""
+
+    def __init__(self, n_par: int):
+        self.n_par = n_par
+        self.trial = np.zeros(0, dtype=np.int64)
+        self.y = np.zeros((0, n_par))
+        self.f = np.zeros((0, n_par))  # gradient at y (positive sign: dy/dt = -f)
+        self.t = np.zeros(0)
+        self.h = np.zeros(0)
+        self.gnorm = np.zeros(0)
+        self.next_rec = np.zeros(0, dtype=np.int64)
+        self.n_steps = np.zeros(0, dtype=np.int64)
+        self.n_rej = np.zeros(0, dtype=np.int64)
+
+    _FIELDS = ("trial", "y", "f", "t", "h", "gnorm", "next_rec", "n_steps", "n_rej")
+
+    @property
+    def size(self) -> int:
+        return int(self.trial.size)
+
+    def keep(self, rows: np.ndarray) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, getattr(self, name)[rows])
+
+    def append(self, other: dict) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, np.concatenate([getattr(self, name), other[name]]))
+
+
+def _dopri_slots(
+    y0: np.ndarray,
+    dims: tuple[int, ...],
+    mom: _Moments,
+    t_max: float,
+    t_eval: np.ndarray,
+    rtol: float,
+    atol: float,
+    gtol: float,
+    max_steps: int,
+    first_step: float | None,
+    slots: int,
+) -> dict:
+    """Dormand–Prince 5(4) on ``K`` trajectories with at most ``slots`` integrated at once.
+
+    Continuous batching: trajectories enter in index order; when one stops (converged, horizon,
+    failure), the next pending one takes its slot, so a batch never waits on its slowest member.
+    Each trajectory has its own step size, step count (``max_steps`` attempts at most) and
+    stopping rule, and every operation acts row by row: a trajectory's result is bit-identical
+    whatever ``slots`` and whatever else is in the batch.
+    """
+    k_total, n_par = y0.shape
+    shared = mom.sxx.shape[0] == 1
+    n_t = t_eval.size
+    out = {
+        "y": np.empty((k_total, n_par)),
+        "t": np.zeros(k_total),
+        "status": np.full(k_total, REACHED_T_MAX),
+        "n_steps": np.zeros(k_total, dtype=np.int64),
+        "n_rej": np.zeros(k_total, dtype=np.int64),
+        "loss_rec": np.empty((k_total, n_t)),
+        "grad_rec": np.empty((k_total, n_t)),
+    }
+    loss_rec, grad_rec = out["loss_rec"], out["grad_rec"]
+    at0 = t_eval[0] == 0.0
+    t_tol = 1e-12 * max(t_max, 1.0)
+
+    def rows_mom(trial):
+        if shared:
+            return mom.sxx, mom.wls, mom.c0
+        return mom.sxx[trial], mom.wls[trial], mom.c0[trial]
+
+    def finish(trial, y, t, status, n_steps, n_rej, next_rec, gnorm):
+        """Store stopped trajectories; fill their remaining recording slots with the last values."""
+        sxx, wls, c0 = rows_mom(trial)
+        lossv = _grad_into(y, dims, sxx, wls, c0, np.empty_like(y))
+        out["y"][trial], out["t"][trial], out["status"][trial] = y, t, status
+        out["n_steps"][trial], out["n_rej"][trial] = n_steps, n_rej
+        pending = np.arange(n_t)[None, :] >= next_rec[:, None]
+        loss_rec[trial] = np.where(pending, lossv[:, None], loss_rec[trial])
+        grad_rec[trial] = np.where(pending, gnorm[:, None], grad_rec[trial])
+
+    def admit(trial):
+        """Initial gradient, recording at t = 0, first step size; returns the rows that must be integrated."""
+        y = y0[trial].copy()
+        f = np.empty_like(y)
+        sxx, wls, c0 = rows_mom(trial)
+        lossv = _grad_into(y, dims, sxx, wls, c0, f)
+        gnorm = _row_norm(f)
+        next_rec = np.zeros(trial.size, dtype=np.int64)
+        if at0:
+            loss_rec[trial, 0], grad_rec[trial, 0] = lossv, gnorm
+            next_rec[:] = 1
+        # initial step (Hairer's heuristic, simplified): h = 0.01 * ||y|| / ||f||
+        scale = atol + rtol * np.abs(y)
+        d0 = np.sqrt(np.mean((y / scale) ** 2, axis=1))
+        d1 = np.sqrt(np.mean((f / scale) ** 2, axis=1))
+        h = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
+        if first_step is not None:
+            h[:] = first_step
+        h = np.minimum(h, t_max)
+        zeros = np.zeros(trial.size, dtype=np.int64)
+        done = gnorm < gtol if gtol > 0 else np.zeros(trial.size, bool)
+        if np.any(done):
+            finish(trial[done], y[done], np.zeros(done.sum()), CONVERGED, 0, 0, next_rec[done], gnorm[done])
+        go = ~done
+        return {
+            "trial": trial[go],
+            "y": y[go],
+            "f": f[go],
+            "t": np.zeros(go.sum()),
+            "h": h[go],
+            "gnorm": gnorm[go],
+            "next_rec": next_rec[go],
+            "n_steps": zeros[go],
+            "n_rej": zeros[go],
+        }
+
+    st = _Slots(n_par)
+    next_trial = 0
+
+    def refill():
+        nonlocal next_trial
+        while st.size < slots and next_trial < k_total:
+            take = min(slots - st.size, k_total - next_trial)
+            st.append(admit(np.arange(next_trial, next_trial + take)))
+            next_trial += take
+
+    refill()
+    while st.size:
+        n = st.size
+        plan = _GradPlan(dims, n, *rows_mom(st.trial))
+        kk = np.empty((7, n, n_par))
+        kk[0] = st.f
+        y, ys, y_new = st.y.copy(), np.empty((n, n_par)), np.empty((n, n_par))
+        scratch, comb = np.empty((n, n_par)), np.empty((n, n_par))
+        v_ys, v_new = plan.bind(ys), plan.bind(y_new)
+        v_k = [_layer_views(kk[s], dims) for s in range(7)]
+        target = np.where(st.next_rec < n_t, t_eval[np.minimum(st.next_rec, n_t - 1)], t_max)
+        attempts = st.n_steps + st.n_rej
+        t, h = st.t, st.h
+        while True:
+            hi = np.minimum(h, target - t)
+            mh = -hi[:, None]
+            for s in range(1, 6):
+                np.multiply(_combine(kk, _A_TERMS[s], comb, scratch), mh, out=ys)
+                ys += y
+                plan.grad(*v_ys, v_k[s])
+            np.multiply(_combine(kk, _B_TERMS, comb, scratch), mh, out=y_new)
+            y_new += y
+            plan.grad(*v_new, v_k[6])
+            err = np.multiply(_combine(kk, _E_TERMS, comb, scratch), hi[:, None], out=ys)
+            sc = np.maximum(np.abs(y), np.abs(y_new), out=scratch)
+            sc *= rtol
+            sc += atol
+            err /= sc
+            en = np.sqrt(np.einsum("kp,kp->k", err, err) / n_par)
+            finite = np.isfinite(en) & np.isfinite(y_new).all(axis=1)
+            acc = finite & (en <= 1.0)
+            fac = np.where(en == 0, 10.0, np.clip(0.9 * np.power(np.maximum(en, 1e-300), -0.2), 0.2, 10.0))
+            fac = np.where(finite, np.where(acc, fac, np.minimum(fac, 1.0)), 0.2)
+            h_next = hi * fac
+            # keep the controller's step when we only shortened it to hit a recording time
+            h = np.where(acc & (hi < h), np.maximum(h, h_next), h_next)
+            attempts += 1
+            gn_new = _row_norm(kk[6])
+            if acc.all():
+                np.copyto(y, y_new)
+                np.copyto(kk[0], kk[6])
+                t = t + hi
+                st.n_steps += 1
+                st.gnorm = gn_new
+            else:
+                np.copyto(y, y_new, where=acc[:, None])
+                np.copyto(kk[0], kk[6], where=acc[:, None])
+                t = np.where(acc, t + hi, t)
+                st.n_steps += acc
+                st.n_rej += ~acc
+                st.gnorm = np.where(acc, gn_new, st.gnorm)
+            # recordings at exact grid times
+            hit = acc & (np.abs(t - target) <= t_tol)
+            if hit.any():
+                rows = np.flatnonzero(hit)
+                ri = st.next_rec[rows]
+                ok = ri < n_t
+                rows, ri = rows[ok], ri[ok]
+                loss_rec[st.trial[rows], ri] = plan.loss(rows)
+                grad_rec[st.trial[rows], ri] = gn_new[rows]
+                st.next_rec[rows] += 1
+                target = np.where(st.next_rec < n_t, t_eval[np.minimum(st.next_rec, n_t - 1)], t_max)
+            conv = acc & (gn_new < gtol) if gtol > 0 else np.zeros(n, bool)
+            at_end = acc & (t >= t_max * (1 - 1e-14))
+            tiny = h < 1e-14 * np.maximum(1.0, t)
+            capped = attempts >= max_steps
+            stop = at_end | conv | tiny | capped
+            if stop.any():
+                status = np.where(conv, CONVERGED, REACHED_T_MAX)
+                status = np.where(tiny | (capped & ~(conv | at_end)), FAILED, status)
+                break
+        st.y, st.f, st.t, st.h = y, kk[0].copy(), t, h
+        rows = np.flatnonzero(stop)
+        finish(
+            st.trial[rows],
+            y[rows],
+            t[rows],
+            status[rows],
+            st.n_steps[rows],
+            st.n_rej[rows],
+            st.next_rec[rows],
+            st.gnorm[rows],
+        )
+        st.keep(np.flatnonzero(~stop))
+        refill()
+    return out
 
 
 # --------------------------------------------------------------------------- results
@@ -475,6 +779,7 @@ def gradient_flow_batch(
     t_eval=None,
     max_steps: int = 1_000_000,
     first_step: float | None = None,
+    slots: int | None = None,
 ) -> BatchTrajectory:
     """Integrate K gradient flows at once (vectorized Dormand–Prince 5(4), per-trajectory steps).
 
@@ -497,9 +802,13 @@ def gradient_flow_batch(
         Keyword-only. Shared recording grid (default 201 equally spaced times in
         ``[0, t_max]``); steps are shortened so as to land exactly on each recording time.
     max_steps : int, optional
-        Keyword-only. Cap on the number of (vectorized) steps.
+        Keyword-only. Cap on the number of steps (accepted and rejected) of each trajectory.
     first_step : float or None, optional
         Keyword-only. Initial step size of every trajectory (``None``: a simplified Hairer heuristic).
+    slots : int or None, optional
+        Keyword-only. Integrate at most this many trajectories at once (``None``: all ``K``). When
+        one stops, the next pending trajectory takes its slot (continuous batching), so the batch
+        never waits on its slowest member. Results are bit-identical whatever ``slots``.
 
     Returns
     -------
@@ -527,92 +836,11 @@ def gradient_flow_batch(
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     t_eval = _check_t_eval(t_eval, t_max)
 
-    y = _flat(ws0)  # a new array: updated in place
-    n_par = y.shape[1]
-    f, lossv = _grad_loss_batch(y, dims, mom)
-    f = -f
-    gnorm = np.linalg.norm(f, axis=1)
-    t = np.zeros(k)
-    status = np.full(k, REACHED_T_MAX)
-    active = np.ones(k, dtype=bool)
-    if gtol > 0:
-        status[gnorm < gtol] = CONVERGED
-        active &= gnorm >= gtol
-    n_t = t_eval.size
-    loss_rec = np.empty((k, n_t))
-    grad_rec = np.empty((k, n_t))
-    next_rec = np.zeros(k, dtype=np.int64)  # index of the next recording time per trajectory
-    at0 = t_eval[0] == 0.0
-    if at0:
-        loss_rec[:, 0], grad_rec[:, 0] = lossv, gnorm
-        next_rec[:] = 1
-    # initial step (Hairer's heuristic, simplified): h = 0.01 * ||y|| / ||f||
-    scale = atol + rtol * np.abs(y)
-    d0 = np.sqrt(np.mean((y / scale) ** 2, axis=1))
-    d1 = np.sqrt(np.mean((f / scale) ** 2, axis=1))
-    h = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
-    if first_step is not None:
-        h[:] = check_positive(first_step, "first_step")
-    h = np.minimum(h, t_max)
-    n_steps = np.zeros(k, dtype=np.int64)
-    n_rej = np.zeros(k, dtype=np.int64)
-    ks = np.empty((7, k, n_par))
-    for _ in range(max_steps):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        yi, fi, ti = y[idx], f[idx], t[idx]
-        target = np.where(next_rec[idx] < n_t, t_eval[np.minimum(next_rec[idx], n_t - 1)], t_max)
-        hi = np.minimum(h[idx], target - ti)
-        kk = ks[:, : idx.size]
-        kk[0] = fi
-        mi = mom.rows(idx)
-        for s in range(1, 6):
-            ys = yi + hi[:, None] * np.tensordot(_A[s], kk[:s], axes=(0, 0))
-            kk[s] = -_grad_loss_batch(ys, dims, mi)[0]
-        y_new = yi + hi[:, None] * np.tensordot(_B, kk[:6], axes=(0, 0))
-        g_new, loss_new = _grad_loss_batch(y_new, dims, mi)
-        kk[6] = -g_new
-        err = hi[:, None] * np.tensordot(_E, kk, axes=(0, 0))
-        sc = atol + rtol * np.maximum(np.abs(yi), np.abs(y_new))
-        en = np.sqrt(np.mean((err / sc) ** 2, axis=1))
-        finite = np.isfinite(en) & np.all(np.isfinite(y_new), axis=1)
-        acc = finite & (en <= 1.0)
-        fac = np.where(en == 0, 10.0, np.clip(0.9 * np.power(np.maximum(en, 1e-300), -0.2), 0.2, 10.0))
-        fac = np.where(finite, np.where(acc, fac, np.minimum(fac, 1.0)), 0.2)
-        h_next = hi * fac
-        # keep the controller's step when we only shortened it to hit a recording time
-        h[idx] = np.where(acc & (hi < h[idx]), np.maximum(h[idx], h_next), h_next)
-        a = idx[acc]
-        y[a], f[a], t[a] = y_new[acc], -g_new[acc], ti[acc] + hi[acc]
-        n_steps[a] += 1
-        n_rej[idx[~acc]] += 1
-        gn_acc = np.linalg.norm(g_new[acc], axis=1)
-        # recordings at exact grid times
-        hit = np.abs(t[a] - target[acc]) <= 1e-12 * max(t_max, 1.0)
-        ah = a[hit]
-        rec_i = next_rec[ah]
-        ok = rec_i < n_t
-        loss_rec[ah[ok], rec_i[ok]] = loss_new[acc][hit][ok]
-        grad_rec[ah[ok], rec_i[ok]] = gn_acc[hit][ok]
-        next_rec[ah[ok]] += 1
-        done_t = t[a] >= t_max * (1 - 1e-14)
-        conv = (gn_acc < gtol) if gtol > 0 else np.zeros(a.size, bool)
-        stop = done_t | conv
-        status[a[conv]] = CONVERGED
-        lossv[a], gnorm[a] = loss_new[acc], gn_acc
-        active[a[stop]] = False
-        tiny = h[idx] < 1e-14 * np.maximum(1.0, t[idx])
-        if np.any(tiny):
-            status[idx[tiny]] = FAILED
-            active[idx[tiny]] = False
-    else:
-        status[active] = FAILED
-    # fill the remaining recording slots of stopped trajectories with their last values
-    for j in range(n_t):
-        pending = next_rec <= j
-        loss_rec[pending, j] = lossv[pending]
-        grad_rec[pending, j] = gnorm[pending]
+    slots = k if slots is None else check_positive(slots, "slots", integer=True)
+    first_step = None if first_step is None else check_positive(first_step, "first_step")
+    res = _dopri_slots(_flat(ws0), dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
+    y, status, t = res["y"], res["status"], res["t"]
+    loss_rec, grad_rec, n_steps, n_rej = res["loss_rec"], res["grad_rec"], res["n_steps"], res["n_rej"]
     final = [w.copy() for w in _unflat(y, dims)]
     drift = _invariant_drift_batch(ws0, final)
     counts = {v: int(np.sum(status == c)) for c, v in _STATUS_TEXT.items()}
@@ -635,67 +863,85 @@ def gradient_flow_batch(
 
 
 def _descent_core(y, dims, mom, step, n_steps, gtol, record_every, divergence_factor, ws0):
-    """Vectorized GD on flat weights ``y`` of shape ``(K, P)`` with per-row steps ``(K,)``."""
+    """Vectorized GD on flat weights ``y`` of shape ``(K, P)`` with per-row steps ``(K,)``.
+
+    The runs still going are kept in contiguous arrays (no index copies while all of them run;
+    compacted only when some stop). Records grow as the run goes: their memory is proportional to
+    the number of records taken, never to ``n_steps``; the invariants ``C_i`` are evaluated only
+    at recorded steps.
+    """
     k = y.shape[0]
-    g, lossv = _grad_loss_batch(y, dims, mom)
-    l0 = lossv.copy()
-    limit = divergence_factor * np.maximum(l0, 1.0)
-    n_rec = n_steps // record_every + 2 + k  # + one slot per run that stops between recordings
-    steps_rec = np.zeros(n_rec, dtype=np.int64)
-    loss_rec = np.full((k, n_rec), np.nan)
-    grad_rec = np.full((k, n_rec), np.nan)
-    drift_rec = np.full((k, n_rec), np.nan)
-    c0 = _invariants_any(ws0)  # C_i(W(0)), (K, d_i, d_i)
+    shared = mom.sxx.shape[0] == 1
+    c0_inv = _invariants_any(ws0)  # C_i(W(0)), (K, d_i, d_i)
+
+    def moments(rows):
+        return (mom.sxx, mom.wls, mom.c0) if shared else (mom.sxx[rows], mom.wls[rows], mom.c0[rows])
+
+    g = np.empty_like(y)
+    lossv = _grad_into(y, dims, *moments(np.arange(k)), g)
+    gn = _row_norm(g)
+    limit = divergence_factor * np.maximum(lossv, 1.0)
     status = np.full(k, REACHED_T_MAX)
     done = np.zeros(k, dtype=np.int64)
-    active = np.ones(k, dtype=bool)
-    gn = np.linalg.norm(g, axis=1)
-    if gtol > 0:
-        status[gn < gtol] = CONVERGED
-        active &= gn >= gtol
     last_rec = np.zeros(k, dtype=np.int64)
+    steps_rec: list[int] = [0]
+    recs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def record(slot, rows):
-        loss_rec[rows, slot] = lossv[rows]
-        grad_rec[rows, slot] = gn[rows]
-        ws = _unflat(y[rows], dims)
-        drift_rec[rows, slot] = _raw_drift([c[rows] for c in c0], ws)
-        last_rec[rows] = slot
+    def record(it, rows, yr, lo, gr):
+        """Append one record: values for the trials ``rows`` (at weights ``yr``), NaN elsewhere."""
+        lrow, grow, drow = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
+        lrow[rows], grow[rows] = lo, gr
+        drow[rows] = _raw_drift([c[rows] for c in c0_inv], _unflat(yr, dims))
+        if it:
+            steps_rec.append(it)
+        recs.append((lrow, grow, drow))
+        last_rec[rows] = len(recs) - 1
 
-    record(0, np.arange(k))
-    slot = 0
+    record(0, np.arange(k), y, lossv, gn)
+    active = np.flatnonzero(gn >= gtol) if gtol > 0 else np.arange(k)
+    status[np.setdiff1d(np.arange(k), active)] = CONVERGED
+    it = 0
     with np.errstate(over="ignore", invalid="ignore"):
-        for it in range(1, n_steps + 1):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
+        while active.size and it < n_steps:
+            n = active.size
+            plan = _GradPlan(dims, n, *moments(active))
+            yc, gc = y[active], g[active]
+            y_new, g_new = np.empty_like(yc), np.empty_like(gc)
+            v_new, gv_new = plan.bind(y_new), _layer_views(g_new, dims)
+            st, lim = step[active, None], limit[active]
+            while it < n_steps:
+                it += 1
+                np.multiply(gc, st, out=y_new)
+                np.subtract(yc, y_new, out=y_new)
+                plan.grad(*v_new, gv_new)
+                l_new = plan.loss()
+                ok = np.isfinite(l_new) & np.isfinite(g_new).all(axis=1) & (l_new <= lim)
+                gn_new = _row_norm(g_new)
+                conv = ok & (gn_new < gtol) if gtol > 0 else np.zeros(n, bool)
+                stop = ~ok | conv
+                if it % record_every == 0 or it == n_steps or conv.any():  # also record the converged iterate
+                    record(it, active[ok], y_new[ok], l_new[ok], gn_new[ok])
+                if stop.any():
+                    break
+                yc, y_new = y_new, yc  # accept every row: swap buffers (views follow)
+                gc, g_new = g_new, gc
+                v_new, gv_new = plan.bind(y_new), _layer_views(g_new, dims)
+            else:  # n_steps reached with every row still running (the last iterate was accepted by the swap)
+                y[active], done[active] = yc, it
                 break
-            y_new = y[idx] - step[idx, None] * g[idx]
-            mi = mom.rows(idx)
-            g_new, l_new = _grad_loss_batch(y_new, dims, mi)
-            bad = ~(np.isfinite(l_new) & np.all(np.isfinite(g_new), axis=1) & (l_new <= limit[idx]))
-            good = idx[~bad]
-            y[good], g[good], lossv[good] = y_new[~bad], g_new[~bad], l_new[~bad]
-            gn[good] = np.linalg.norm(g_new[~bad], axis=1)
-            done[good] = it
-            status[idx[bad]] = DIVERGED
-            active[idx[bad]] = False
-            conv = good[gn[good] < gtol] if gtol > 0 else good[:0]
-            status[conv] = CONVERGED
-            active[conv] = False
-            if it % record_every == 0 or it == n_steps or conv.size:  # also record the converged iterate
-                slot += 1
-                steps_rec[slot] = it
-                record(slot, good)
-    return (
-        y,
-        steps_rec[: slot + 1],
-        loss_rec[:, : slot + 1],
-        grad_rec[:, : slot + 1],
-        drift_rec[:, : slot + 1],
-        status,
-        done,
-        last_rec,
-    )
+            # some rows stop at step ``it``: accept the good ones, compact
+            yc = np.where(ok[:, None], y_new, yc)
+            gc = np.where(ok[:, None], g_new, gc)
+            done[active[ok]] = it
+            done[active[~ok]] = it - 1
+            status[active[~ok]] = DIVERGED
+            status[active[conv]] = CONVERGED
+            y[active], g[active] = yc, gc
+            active = active[~stop]
+    loss_rec = np.stack([r[0] for r in recs], axis=1)
+    grad_rec = np.stack([r[1] for r in recs], axis=1)
+    drift_rec = np.stack([r[2] for r in recs], axis=1)
+    return y, np.array(steps_rec, dtype=np.int64), loss_rec, grad_rec, drift_rec, status, done, last_rec
 
 
 def _raw_drift(c0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray:
@@ -706,9 +952,15 @@ def _raw_drift(c0: Sequence[np.ndarray], ws: Sequence[np.ndarray]) -> np.ndarray
     return np.max(d, axis=0)
 
 
+#: number of records a gradient descent keeps by default (``record_every=None``)
+_DEFAULT_RECORDS = 1000
+
+
 def _descent_args(step, n_steps, grad_tol, record_every, divergence_factor):
     step = check_positive(step, "step")
     n_steps = check_positive(n_steps, "n_steps", integer=True)
+    if record_every is None:
+        record_every = max(1, n_steps // _DEFAULT_RECORDS)
     record_every = check_positive(record_every, "record_every", integer=True)
     divergence_factor = check_positive(divergence_factor, "divergence_factor")
     return step, n_steps, _grad_tol_default(grad_tol), record_every, divergence_factor
@@ -733,7 +985,7 @@ def gradient_descent(
     n_steps: int,
     *,
     grad_tol: float | None = None,
-    record_every: int = 1,
+    record_every: int | None = None,
     divergence_factor: float = 1e8,
 ) -> DescentResult:
     """Gradient descent ``W_i <- W_i - step * ∇_{W_i} L`` (MATH.md §2, §4).
@@ -752,8 +1004,11 @@ def gradient_descent(
         Number of iterations.
     grad_tol : float or None, optional
         Keyword-only. Stop early when ``||∇L||_F < grad_tol`` (``None``: never).
-    record_every : int, optional
-        Keyword-only. Record loss, gradient norm and invariant drift every this many steps.
+    record_every : int or None, optional
+        Keyword-only. Record loss, gradient norm and invariant drift every this many steps (and at
+        the last step); ``None`` (default): about 1000 records, every ``max(1, n_steps // 1000)``
+        steps. Pass ``1`` for per-step records. Records are allocated as the run goes, so a large
+        ``n_steps`` that stops early at ``grad_tol`` costs only the records actually taken.
     divergence_factor : float, optional
         Keyword-only. Declare divergence when the loss exceeds
         ``divergence_factor * max(L(W^0), 1)`` or becomes non-finite.
@@ -839,7 +1094,7 @@ def gradient_descent_batch(
     n_steps: int,
     *,
     grad_tol: float | None = None,
-    record_every: int = 1,
+    record_every: int | None = None,
     divergence_factor: float = 1e8,
 ) -> BatchDescentResult:
     """K gradient-descent runs at once, as :func:`gradient_descent` with batched weights.

@@ -23,6 +23,7 @@ J. Amer. Statist. Assoc. 22, 1927.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -42,7 +43,7 @@ from .critical import (
 from .dynamics import CONVERGED, gradient_flow_batch
 from .model import _check_and_reduce, _check_dims, _end_to_end, _loss_at, random_weights, reduce_data
 
-__all__ = ["DATA_KINDS", "OVFResult", "make_data", "ovf_experiment", "wilson_interval"]
+__all__ = ["DATA_KINDS", "OVFResult", "check_trials_fit", "make_data", "ovf_experiment", "wilson_interval"]
 
 DATA_KINDS = ("gaussian", "reduced", "degenerate")
 
@@ -244,6 +245,7 @@ class _Task:
     atol: float
     grad_tol: float
     max_steps: int
+    slots: int
     trials: tuple  # ((data_index, init_index, data_ss, init_ss), ...)
 
 
@@ -309,6 +311,7 @@ def _run_chunk(task: _Task) -> dict:
         grad_tol=task.grad_tol,
         t_eval=np.array([0.0, task.t_max]),
         max_steps=task.max_steps,
+        slots=task.slots,
     )
     out: dict[str, list] = {k: [] for k in ("resolved", "is_global", "index_set", "value", "loss", "d_ls", "d_opt")}
     for k, (di, _, _, _) in enumerate(task.trials):
@@ -479,15 +482,83 @@ class OVFResult:
 # --------------------------------------------------------------------------- runner
 
 
-def _seed_sequences(rng, n_data: int, n_inits: int):
-    """Independent streams: one per data draw, one per (data draw, initialization)."""
+@dataclass(frozen=True)
+class _Streams:
+    """Independent streams, built lazily: one per data draw, one per (data draw, initialization).
+
+    Equal to ``root.spawn(n_data)``, then ``spawn(2)`` of each child (data stream, parent of the
+    initialization streams), then ``spawn(n_inits)`` of the second, without building the
+    ``n_data * n_inits`` sequences up front: a child of a ``SeedSequence`` is determined by its
+    ``spawn_key``.
+    """
+
+    entropy: object
+    spawn_key: tuple
+    pool_size: int
+    first: int  # index of the first data child (the root's children spawned before this experiment)
+
+    def _seq(self, *key) -> np.random.SeedSequence:
+        return np.random.SeedSequence(self.entropy, spawn_key=self.spawn_key + key, pool_size=self.pool_size)
+
+    def data(self, j: int) -> np.random.SeedSequence:
+        return self._seq(self.first + j, 0)
+
+    def init(self, j: int, i: int) -> np.random.SeedSequence:
+        return self._seq(self.first + j, 1, i)
+
+    def trials(self, start: int, stop: int, n_inits: int) -> tuple:
+        """``(data_index, init_index, data_ss, init_ss)`` of the trials ``start <= k < stop`` (data-major order)."""
+        out = []
+        for k in range(start, stop):
+            j, i = divmod(k, n_inits)
+            out.append((j, i, self.data(j), self.init(j, i)))
+        return tuple(out)
+
+
+def _streams(rng, n_data: int) -> _Streams:
+    """Claim ``n_data`` children of the generator's ``SeedSequence`` (a later experiment gets new ones)."""
     g = as_rng(rng)
     root = g.bit_generator.seed_seq
-    out = []
-    for dss in root.spawn(n_data):
-        data_ss, init_parent = dss.spawn(2)
-        out.append((data_ss, init_parent.spawn(n_inits)))
-    return out
+    first = root.n_children_spawned
+    root.spawn(n_data)  # advances the root's counter as the eager version did
+    return _Streams(root.entropy, tuple(root.spawn_key), root.pool_size, first)
+
+
+#: estimated memory of one trial's results in an :class:`OVFResult` (arrays, index set, bookkeeping)
+_BYTES_PER_TRIAL = 400
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 2**30
+
+
+def check_trials_fit(n_trials: int, *, fraction: float = 0.5) -> None:
+    """Refuse an in-memory OVF experiment whose per-trial results cannot fit in memory.
+
+    Parameters
+    ----------
+    n_trials : int
+        ``n_data * n_inits``.
+    fraction : float, optional
+        Keyword-only. Largest share of the physical memory the results may take.
+
+    Raises
+    ------
+    ValueError
+        If ``n_trials`` results (about 400 bytes each) exceed ``fraction`` of the physical memory;
+        the message points to ``python -m dlnlib campaign``, which streams results to disk.
+    """
+    need = n_trials * _BYTES_PER_TRIAL
+    have = _physical_memory()
+    if need > fraction * have:
+        raise ValueError(
+            f"n_data * n_inits = {n_trials:.3g} trials: their per-trial results (~{need / 2**30:.3g} GiB) cannot "
+            f"fit in memory ({have / 2**30:.3g} GiB on this machine); ovf_experiment keeps every trial. Use "
+            "`python -m dlnlib campaign SPEC.toml --out DIR` (streams results to disk chunk by chunk) or fewer trials"
+        )
 
 
 def ovf_experiment(
@@ -507,7 +578,8 @@ def ovf_experiment(
     rtol: float = 1e-11,
     atol: float = 1e-14,
     max_steps: int = 100_000,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
+    slots: int = 64,
     executor: cf.Executor | None = None,
     progress: bool = True,
 ) -> OVFResult:
@@ -553,8 +625,14 @@ def ovf_experiment(
         1e-3 of the smallest gap between distinct critical values; ``index_set`` is ``None``. The
         global-minimum *value* is still identified; the end-to-end map is not unique when the
         repeated value straddles the rank cut, which ``distance_optimum`` shows.
-    chunk_size : int, optional
-        Keyword-only. Trials per task (each task integrates one batch).
+    chunk_size : int or None, optional
+        Keyword-only. Trials per task (``None``: ``n_trials / 8`` clipped to ``[16, 256]``, so
+        that a pool of workers gets several tasks). Tasks are generated lazily and at most 32 are
+        in flight, so memory holds the results, not the trials.
+    slots : int, optional
+        Keyword-only. Trajectories integrated at once within a task (continuous batching: when one
+        converges the next pending trial of the task takes its slot). Results do not depend on
+        ``chunk_size``, ``slots``, ``executor`` or the number of workers (bit-identical).
     executor : concurrent.futures.Executor or None, optional
         Keyword-only. Maps the chunks (``None``: in this process).
     progress : bool, optional
@@ -568,14 +646,17 @@ def ovf_experiment(
     Raises
     ------
     ValueError
-        Invalid arguments, data violating Assumptions 1-3 (unless ``allow_degenerate``), or
-        ``init="invariant"`` with data for which it is not invariant.
+        Invalid arguments, data violating Assumptions 1-3 (unless ``allow_degenerate``),
+        ``init="invariant"`` with data for which it is not invariant, or more trials than the
+        results can hold in memory (:func:`check_trials_fit`).
     """
     d = _check_dims(dims)
     if len(d) < 3:
         raise ValueError(f"the conjecture concerns networks with at least one hidden layer, got dims {d}")
     n_data = check_positive(n_data, "n_data", integer=True)
     n_inits = check_positive(n_inits, "n_inits", integer=True)
+    if chunk_size is None:
+        chunk_size = max(16, min(256, -(-n_data * n_inits // 8)))
     chunk_size = check_positive(chunk_size, "chunk_size", integer=True)
     init_scale = check_positive(init_scale, "init_scale")
     t_max = check_positive(t_max, "t_max")
@@ -588,8 +669,9 @@ def ovf_experiment(
         )
     if not callable(init) and init not in ("gaussian", "invariant"):
         raise ValueError(f"init must be 'gaussian', 'invariant' or a callable (rng, dims) -> weights, got {init!r}")
-    streams = _seed_sequences(rng, n_data, n_inits)
-    trials = [(j, i, streams[j][0], streams[j][1][i]) for j in range(n_data) for i in range(n_inits)]
+    slots = check_positive(slots, "slots", integer=True)
+    n_trials = n_data * n_inits
+    check_trials_fit(n_trials)
     base = {
         "dims": d,
         "data": data,
@@ -603,49 +685,97 @@ def ovf_experiment(
         "atol": float(atol),
         "grad_tol": float(grad_tol),
         "max_steps": int(max_steps),
+        "slots": min(slots, chunk_size),
     }
-    tasks = [_Task(**base, trials=tuple(trials[a : a + chunk_size])) for a in range(0, len(trials), chunk_size)]
-    results = _map_tasks(tasks, executor, progress, len(trials))
-    return _assemble(results, trials, d, data, init, init_scale, t_max, allow_degenerate)
+    streams = _streams(rng, n_data)
+    tasks = (
+        _Task(**base, trials=streams.trials(a, min(a + chunk_size, n_trials), n_inits))
+        for a in range(0, n_trials, chunk_size)
+    )
+    acc = _Accumulator(n_trials, n_inits)
+    for start, out in _map_tasks(tasks, executor, progress, n_trials):
+        acc.add(start, out)
+    return acc.result(d, data, init, init_scale, t_max, allow_degenerate)
 
 
-def _map_tasks(tasks, executor, progress, total):
+def _map_tasks(tasks, executor, progress, total, *, max_in_flight: int = 32):
+    """Yield ``(first trial index, chunk result)`` as chunks finish; at most ``max_in_flight`` submitted at once."""
     from tqdm import tqdm
 
-    out: list = [None] * len(tasks)
     with tqdm(total=total, disable=not progress, desc="OVF trials", unit="run") as bar:
         if executor is None:
-            for k, t in enumerate(tasks):
-                out[k] = _run_chunk(t)
+            for t in tasks:
+                out = _run_chunk(t)
                 bar.update(len(t.trials))
-        else:
-            futures = {executor.submit(_run_chunk, t): k for k, t in enumerate(tasks)}
-            for fut in cf.as_completed(futures):
-                k = futures[fut]
-                out[k] = fut.result()
-                bar.update(len(tasks[k].trials))
-    return out
+                yield _first(t), out
+            return
+        pending: dict = {}
+        it = iter(tasks)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < max_in_flight:
+                t = next(it, None)
+                if t is None:
+                    exhausted = True
+                    break
+                pending[executor.submit(_run_chunk, t)] = t
+            if not pending:
+                break
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                t = pending.pop(fut)
+                out = fut.result()
+                bar.update(len(t.trials))
+                yield _first(t), out
 
 
-def _assemble(results, trials, d, data, init, init_scale, t_max, degenerate) -> OVFResult:
-    def cat(key, dtype=float):
-        return np.array([x for r in results for x in r[key]], dtype=dtype)
+def _first(task: _Task) -> int:
+    j, i = task.trials[0][:2]
+    return j, i
 
-    status = cat("status", np.int64)
-    resolved = cat("resolved", bool)
-    is_global = cat("is_global", bool)
-    data_index = np.array([t[0] for t in trials])
-    init_index = np.array([t[1] for t in trials])
-    final_loss = cat("loss")
-    tables: dict[int, np.ndarray] = {}
-    gmins: dict[int, float] = {}
-    for r in results:
-        tables.update(r["tables"])
-        gmins.update(r["gmin"])
+
+class _Accumulator:
+    """Per-trial result arrays of an experiment, filled chunk by chunk in any order."""
+
+    _FLOAT = ("value", "loss", "d_ls", "d_opt", "t_final")
+
+    def __init__(self, n_trials: int, n_inits: int):
+        self.n, self.n_inits = n_trials, n_inits
+        self.arrays = {k: np.empty(n_trials) for k in self._FLOAT}
+        self.arrays["status"] = np.empty(n_trials, dtype=np.int64)
+        self.arrays["resolved"] = np.empty(n_trials, dtype=bool)
+        self.arrays["is_global"] = np.empty(n_trials, dtype=bool)
+        self.index_set: list = [None] * n_trials
+        self.tables: dict[int, np.ndarray] = {}
+        self.gmins: dict[int, float] = {}
+
+    def add(self, first: tuple[int, int], out: dict) -> None:
+        a = first[0] * self.n_inits + first[1]
+        b = a + len(out["status"])
+        for k, arr in self.arrays.items():
+            arr[a:b] = out[k]
+        self.index_set[a:b] = out["index_set"]
+        self.tables.update(out["tables"])
+        self.gmins.update(out["gmin"])
+
+    def result(self, d, data, init, init_scale, t_max, degenerate) -> OVFResult:
+        return _assemble(self, d, data, init, init_scale, t_max, degenerate)
+
+
+def _assemble(acc: _Accumulator, d, data, init, init_scale, t_max, degenerate) -> OVFResult:
+    arr = acc.arrays
+    status, resolved, is_global, final_loss, t_final = (
+        arr["status"],
+        arr["resolved"],
+        arr["is_global"],
+        arr["loss"],
+        arr["t_final"],
+    )
+    data_index, init_index = np.divmod(np.arange(acc.n), acc.n_inits)
+    tables, gmins = acc.tables, acc.gmins
     n_data = int(data_index.max()) + 1
     gmin = np.array([gmins[j] for j in range(n_data)])
-    t_final = cat("t_final")
-    n = len(trials)
+    n = acc.n
     n_res, n_glob = int(resolved.sum()), int(is_global.sum())
     return OVFResult(
         dims=d,
@@ -662,12 +792,12 @@ def _assemble(results, trials, d, data, init, init_scale, t_max, degenerate) -> 
         t_final=t_final,
         final_loss=final_loss,
         excess_loss=final_loss - gmin[data_index],
-        critical_value=cat("value"),
-        index_set=tuple(x for r in results for x in r["index_set"]),
+        critical_value=arr["value"],
+        index_set=tuple(acc.index_set),
         resolved=resolved,
         is_global_minimum=is_global,
-        distance_least_squares=cat("d_ls"),
-        distance_optimum=cat("d_opt"),
+        distance_least_squares=arr["d_ls"],
+        distance_optimum=arr["d_opt"],
         critical_values=tuple(tables[j] for j in range(n_data)),
         global_minimum_value=gmin,
         n_trials=n,

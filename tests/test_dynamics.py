@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from dlnlib.dynamics import (
     CONVERGED,
     DIVERGED,
+    FAILED,
     REACHED_T_MAX,
     gradient_descent,
     gradient_descent_batch,
@@ -121,6 +122,42 @@ def test_batch_flow_per_trajectory_stopping_and_data():
     assert_allclose(bt2.loss[1, -1], tr.loss[-1], rtol=1e-6)
 
 
+def test_batch_flow_continuous_batching_is_bit_identical():
+    """Whatever the slot count, each trajectory's result is the one it gets alone (continuous batching)."""
+    dims = (4, 3, 3, 2)
+    rng = np.random.default_rng(3)
+    k = 7
+    data = [make_data(dims, rng) for _ in range(k)]
+    X, Y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+    w0 = stack([random_weights(dims, rng, scale=s) for s in np.geomspace(0.2, 2, k)])
+    t_eval = np.linspace(0, 30, 5)
+    ref = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-5, t_eval=t_eval, rtol=1e-6, atol=1e-9)
+    assert set(ref.status.tolist()) == {CONVERGED, REACHED_T_MAX}  # trajectories stop at different times
+    for slots in (1, 3):
+        r = gradient_flow_batch(w0, X, Y, 30.0, grad_tol=1e-5, t_eval=t_eval, rtol=1e-6, atol=1e-9, slots=slots)
+        for name in ("loss", "grad_norm", "t_final", "status", "n_steps", "n_rejected", "invariant_drift"):
+            assert_array_equal(getattr(r, name), getattr(ref, name))
+        for a, b in zip(r.final_weights, ref.final_weights):
+            assert_array_equal(a, b)
+    for j in (0, 6):
+        wj = [w[j : j + 1] for w in w0]
+        alone = gradient_flow_batch(
+            wj, X[j : j + 1], Y[j : j + 1], 30.0, grad_tol=1e-5, t_eval=t_eval, rtol=1e-6, atol=1e-9
+        )
+        assert_array_equal(alone.loss[0], ref.loss[j])
+        assert_array_equal(alone.final_weights[0][0], ref.final_weights[0][j])
+    with pytest.raises(ValueError, match="slots"):
+        gradient_flow_batch(w0, X, Y, 30.0, slots=0)
+
+
+def test_batch_flow_max_steps_is_per_trajectory():
+    dims = (3, 3, 2)
+    X, Y = make_data(dims, 8)
+    ws = stack([random_weights(dims, 9), random_weights(dims, 10)])
+    bt = gradient_flow_batch(ws, X, Y, 1e3, grad_tol=None, max_steps=5, slots=1)
+    assert np.all(bt.status == FAILED) and np.all(bt.n_steps + bt.n_rejected == 5)
+
+
 def test_batch_flow_balanced_stays_balanced():
     dims = (4, 5, 4, 3)
     X, Y = make_data(dims, 11)
@@ -195,6 +232,41 @@ def test_gd_converges_with_grad_tol():
     X, Y = make_data(dims, 21)
     res = gradient_descent(random_weights(dims, 22), X, Y, 0.2, 100_000, grad_tol=1e-7, record_every=100)
     assert res.status == CONVERGED and res.grad_norm[-1] < 1e-7
+
+
+def test_gd_records_grow_as_the_run_goes():
+    """Issue: n_steps=10**11 with grad_tol used to allocate the records of 10**11 steps up front (745 GiB)."""
+    import tracemalloc
+
+    dims = (3, 3, 2)
+    X, Y = make_data(dims, 21)
+    w0 = random_weights(dims, 22)
+    tracemalloc.start()
+    res = gradient_descent(w0, X, Y, 0.2, 10**11, grad_tol=1e-3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res.status == CONVERGED and res.n_steps_done < 10**5
+    assert peak < 50 * 2**20
+    # the default records sparsely (every n_steps // 1000 steps) and always keeps the start and the end
+    assert res.steps[0] == 0 and res.steps[-1] == res.n_steps_done and res.grad_norm[-1] < 1e-3
+    dense = gradient_descent(w0, X, Y, 0.2, 3000, record_every=1)
+    sparse = gradient_descent(w0, X, Y, 0.2, 3000)
+    assert dense.steps.size == 3001 and sparse.steps.tolist() == list(range(0, 3001, 3))
+    assert_array_equal(sparse.loss, dense.loss[::3])
+    assert_array_equal(sparse.final_weights[0], dense.final_weights[0])
+    # a batch in which runs stop at different steps gives each run the result it gets alone
+    ws = [random_weights(dims, s) for s in (22, 23, 24)]
+    steps = np.array([0.2, 0.1, 50.0])  # the last one diverges
+    b = gradient_descent_batch(stack(ws), X, Y, steps, 4000, grad_tol=1e-6, record_every=7)
+    assert b.status.tolist() == [CONVERGED, CONVERGED, DIVERGED]
+    for j in range(3):
+        alone = gradient_descent(ws[j], X, Y, steps[j], 4000, grad_tol=1e-6, record_every=7)
+        assert alone.n_steps_done == b.n_steps_done[j] and alone.status == b.status[j]
+        assert_array_equal(alone.final_weights[1], b.final_weights[1][j])
+        at = np.searchsorted(b.steps, alone.steps)  # the batch records at the union of the runs' record steps
+        assert_array_equal(b.steps[at], alone.steps)
+        assert_array_equal(alone.loss, b.loss[j, at])
+        assert np.all(np.isnan(b.loss[j, at[-1] + 1 :]))
 
 
 # --------------------------------------------------------------------------- validation

@@ -75,14 +75,39 @@ def test_ovf_reproducible_and_bit_identical_with_process_pool():
     assert_array_equal(a.data_index, np.repeat([0, 1], 6))
 
 
-def test_ovf_random_draws_do_not_depend_on_chunking():
-    a = ovf_experiment((3, 2, 2, 2), rng=3, chunk_size=12, **KW)
-    b = ovf_experiment((3, 2, 2, 2), rng=3, chunk_size=5, **KW)
-    assert_array_equal(a.status, b.status)
-    assert a.index_set == b.index_set
-    # same draws; the batched integrator agrees across batch compositions up to round-off
-    assert_allclose(a.final_loss, b.final_loss, rtol=1e-10)
-    assert_allclose(a.global_minimum_value, b.global_minimum_value, rtol=0)
+def test_ovf_results_do_not_depend_on_chunking_or_slots():
+    a = ovf_experiment((3, 3, 2), rng=3, chunk_size=12, slots=12, **KW)
+    for chunk, slots in ((5, 5), (7, 2)):
+        b = ovf_experiment((3, 3, 2), rng=3, chunk_size=chunk, slots=slots, **KW)
+        # bit-identical: every trial has its own streams, and the continuous-batching integrator acts row by row
+        for name in ("final_loss", "t_final", "status", "distance_optimum", "critical_value"):
+            assert_array_equal(getattr(a, name), getattr(b, name))
+        assert a.index_set == b.index_set
+        assert_array_equal(a.global_minimum_value, b.global_minimum_value)
+
+
+def test_ovf_consecutive_experiments_on_one_generator_use_new_streams():
+    rng = np.random.default_rng(4)
+    a = ovf_experiment((3, 3, 2), rng=rng, **KW)
+    b = ovf_experiment((3, 3, 2), rng=rng, **KW)
+    assert not np.array_equal(a.final_loss, b.final_loss)
+    # the lazy streams are the children the eager SeedSequence.spawn tree gives
+    root = np.random.SeedSequence(9)
+    kids = root.spawn(3)
+    data_ss, init_parent = kids[2].spawn(2)
+    lazy = np.random.default_rng(np.random.SeedSequence(9))
+    from dlnlib.experiments import _streams
+
+    st = _streams(lazy, 3)
+    assert_array_equal(st.data(2).generate_state(4), data_ss.generate_state(4))
+    assert_array_equal(st.init(2, 5).generate_state(4), init_parent.spawn(6)[5].generate_state(4))
+
+
+def test_ovf_refuses_what_cannot_fit_before_building_trials():
+    # 10**10 trials: refused by an estimate made before any trial, stream or task exists
+    with pytest.raises(ValueError, match="cannot fit in memory") as err:
+        ovf_experiment((3, 3, 2), n_data=10**5, n_inits=10**5, rng=0, progress=False)
+    assert "campaign" in str(err.value) and "1e+10 trials" in str(err.value)
 
 
 @pytest.mark.parametrize("dims", [(3, 3, 3), (3, 3, 3, 3)], ids=["N=2", "N=3"])
@@ -128,7 +153,12 @@ def test_callable_data_and_init():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"data": "nope"}, "data must be"), ({"init": "nope"}, "init must be"), ({"n_data": 0}, "n_data")],
+    [
+        ({"data": "nope"}, "data must be"),
+        ({"init": "nope"}, "init must be"),
+        ({"n_data": 0}, "n_data"),
+        ({"slots": 0}, "slots"),
+    ],
 )
 def test_ovf_argument_errors(kwargs, match):
     args = {**KW, **kwargs}
