@@ -1,12 +1,12 @@
 """Critical points and critical values of the square loss of a deep linear network.
 
-Lemma 3.1 and Lemma 3.2 of [CLC] (MATH.md §6; MATH-DETAILS.md §5): every critical point has
-end-to-end map ``W_{N:1} = U_S U_S^T Σ_YX Σ_XX^{-1}`` for an index set ``S`` of the singular
+Lemma 3.1 and Lemma 3.2 of [CLC] (see the Mathematical notes, "Critical points and critical values"): every critical
+point has end-to-end map ``W_{N:1} = U_S U_S^T Σ_YX Σ_XX^{-1}`` for an index set ``S`` of the singular
 values ``s_1 > ... > s_{d_y}`` of the reduced target, ``|S| <= r_max = min(dims)``, and loss
 ``c + 1/2 sum_{i not in S} s_i^2``. This module enumerates those values, builds explicit
 critical points for every admissible ``S`` (tight or with complement blocks, canonical or on a
 random point of the same critical manifold), and identifies the critical value a trajectory
-converged to (the robust procedure of MATH-DETAILS.md §11).
+converged to (the robust procedure of the Mathematical notes, "The overfitting conjecture").
 
 Index sets are **0-based** tuples of indices into the singular values sorted decreasingly:
 ``S = (0, 1)`` is the paper's ``{1, 2}``, the "top" set of size 2.
@@ -99,7 +99,8 @@ def _normalize_index_set(S, d_y: int, r_max: int, *, depth: int | None = None) -
 
 
 def inversion_number(S, d_y: int) -> int:
-    """Inversion number ``inv(S) = #{(i, j): i in S, j not in S, s_j > s_i}`` (MATH-DETAILS.md §1, §7).
+    """Inversion number ``inv(S) = #{(i, j): i in S, j not in S, s_j > s_i}`` (see the Mathematical notes, "Notation"
+    and "The Hessian and the landscape").
 
     With 0-based indices into decreasing singular values, ``s_j > s_i`` iff ``j < i``.
     ``inv(S) = 0`` iff ``S`` is the top set ``(0, ..., |S|-1)``.
@@ -132,7 +133,8 @@ def _value_from_mask(s2: np.ndarray, const: float, mask: np.ndarray) -> np.ndarr
 def critical_value_of(X, Y, S) -> float:
     """Loss at any critical point with index set ``S``: ``c + 1/2 sum_{i not in S} s_i^2``.
 
-    Lemma 3.2 (iv) of [CLC]; MATH.md §6. Equivalently ``1/2 (tr Σ_YY - sum_{i in S} λ_i)``.
+    Lemma 3.2 (iv) of [CLC]; see the Mathematical notes, "Critical points and critical values". Equivalently
+    ``1/2 (tr Σ_YY - sum_{i in S} λ_i)``.
 
     Parameters
     ----------
@@ -182,7 +184,7 @@ class CriticalIndexSet:
     is_top : bool
         Whether ``S = (0, ..., r-1)``.
     is_global_minimum : bool
-        Whether ``S`` is the top set of size ``r_max`` (MATH-DETAILS.md §7, item 1).
+        Whether ``S`` is the top set of size ``r_max`` (see the Mathematical notes, "The Hessian and the landscape").
     """
 
     index_set: tuple[int, ...]
@@ -221,8 +223,8 @@ def _merge_sorted(values: np.ndarray) -> np.ndarray:
 def critical_index_sets(X, Y, dims, *, max_sets: int = _MAX_SETS) -> list[CriticalIndexSet]:
     """Every admissible index set ``S`` (``|S| <= r_max``) with its critical value, sorted by value.
 
-    Lemma 3.2 of [CLC]; MATH.md §6 (non-filling widths allowed, as in [AMG]). For depth ``N = 1``
-    the only critical point is the least-squares map (``S`` = all indices).
+    Lemma 3.2 of [CLC]; see the Mathematical notes, "Critical points and critical values" (non-filling widths allowed,
+    as in [AMG]). For depth ``N = 1`` the only critical point is the least-squares map (``S`` = all indices).
 
     Parameters
     ----------
@@ -274,8 +276,9 @@ def _critical_index_sets(summary: DataSummary, red: Reduction, max_sets: int = _
 def critical_values(X, Y, dims, *, max_sets: int = _MAX_SETS) -> np.ndarray:
     """Distinct critical values of the loss ``L = 1/2 ||Y - W_{N:1} X||_F^2``, ascending.
 
-    Lemma 3.2 (iv) of [CLC]; MATH.md §6: the values ``c + 1/2 sum_{i not in S} s_i^2`` over all
-    ``S`` with ``|S| <= r_max = min(dims)``, where ``s`` are the singular values of the reduced
+    Lemma 3.2 (iv) of [CLC]; see the Mathematical notes, "Critical points and critical values": the values
+    ``c + 1/2 sum_{i not in S} s_i^2`` over all ``S`` with ``|S| <= r_max = min(dims)``, where ``s`` are the singular
+    values of the reduced
     target and ``c`` the constant of :func:`dlnlib.model.reduce_data`. Values equal up to a
     relative ``1e-12`` are merged (Assumption 4 of [CLC] says they are all distinct).
 
@@ -348,7 +351,8 @@ def _complement_blocks(complement, dims: tuple[int, ...], r: int) -> list[np.nda
 
 
 def _complement_violation(blocks: list[np.ndarray], sigma_tilde: np.ndarray) -> tuple[float, str]:
-    """Largest relative violation of the complement-network conditions (MATH-DETAILS.md §5).
+    """Largest relative violation of the complement-network conditions (see the Mathematical notes, "Critical points and
+    critical values").
 
     ``B_{N:1} = 0`` and ``B_{N:h+1}^T Σ̃ B_{h-1:1}^T = 0`` for ``h = 1..N``.
     """
@@ -417,7 +421,7 @@ def critical_point(
 ) -> list[np.ndarray]:
     """An explicit critical point of the loss with index set ``S``.
 
-    MATH.md §6 (construction) and MATH-DETAILS.md §5 (recipe R1, structure of every critical
+    See the Mathematical notes, "Critical points and critical values" (structure of every critical
     point); Lemma 3.2 of [CLC]. In the reduced coordinates of :func:`dlnlib.model.reduce_data`
     (input coordinates ordered ``(S, S^c, extra)``, output ``(S, S^c)``, hidden layers with the
     first ``r = |S|`` coordinates for the ``A`` part) the point is
@@ -439,16 +443,17 @@ def critical_point(
         duplicates, ``|S| <= r_max = min(dims)``. For ``N = 1`` only ``S = range(d_y)``.
     rng : numpy.random.Generator or int or None, optional
         Keyword-only. ``None``: the canonical point (``G_h = I``); with ``complement=None`` this is the
-        "tight" point of MATH.md §6 (every ``W_h`` of rank ``r``), identical to recipe R2 with
-        ``J_h = [I_r; 0]``. Otherwise a random point of the same critical manifold:
+        "tight" point of the Mathematical notes, "Critical points and critical values" (every ``W_h`` of rank ``r``),
+        the explicit construction of the notes with ``J_h = [I_r; 0]``. Otherwise a random point of the same critical
+        manifold:
         ``G_h = Q_h diag(u_h)`` with ``Q_h`` Haar orthogonal and ``u_h`` uniform in [0.5, 2].
     complement : list of N (ndarray or None), or None, optional
         Keyword-only. The complement blocks ``B_h`` of shape ``(d_h - r, d_{h-1} - r)`` in adapted reduced
         coordinates (``None`` entries are zero blocks; for ``h = 1`` the columns are ordered
         ``(S^c, extra)``, for ``h = N`` the rows are ``S^c``). They must form a zero-product
         critical point of the complement network with target ``Σ̃ = [diag(s_{S^c}) 0]``:
-        ``B_{N:1} = 0`` and ``B_{N:h+1}^T Σ̃ B_{h-1:1}^T = 0`` for ``h = 1..N`` (MATH-DETAILS.md §5).
-        Choices that always qualify: (i) all blocks zero (the tight point, the default);
+        ``B_{N:1} = 0`` and ``B_{N:h+1}^T Σ̃ B_{h-1:1}^T = 0`` for ``h = 1..N`` (see the Mathematical notes, "Critical
+        points and critical values"). Choices that always qualify: (i) all blocks zero (the tight point, the default);
         (ii) at least two zero blocks, the others arbitrary; (iii) for ``N >= 3`` a single
         nonzero block; for ``N = 2``, ``B_2 = 0`` and ``B_1`` supported on the extra input
         columns (its first ``d_y - r`` columns zero). Other choices are checked numerically.
@@ -468,8 +473,8 @@ def critical_point(
 
     Examples
     --------
-    The report example (MATH.md §7): dims 5-4-4-5, ``S = (0, 1, 2)``; the tight point is a
-    non-strict saddle, ``complement=[None, np.ones((1, 1)), None]`` (``(W_2)_{44} = 1`` in
+    The report example (see the Mathematical notes, "The Hessian and the landscape"): dims 5-4-4-5, ``S = (0, 1, 2)``;
+    the tight point is a non-strict saddle, ``complement=[None, np.ones((1, 1)), None]`` (``(W_2)_{44} = 1`` in
     adapted coordinates) gives a strict saddle on the same critical value.
     """
     summary, red, X, Y = _check_and_reduce(X, Y, dims, allow_non_filling=True)
@@ -490,7 +495,8 @@ def _critical_point(summary: DataSummary, red: Reduction, X, Y, S, rng, compleme
     if violation > 1e-10:
         raise ValueError(
             f"inadmissible complement blocks for S={S}: {where} (relative size {violation:.2e}); the blocks must "
-            "be a zero-product critical point of the complement network (MATH-DETAILS.md §5): e.g. all zero, "
+            "be a zero-product critical point of the complement network (see the Mathematical notes, 'Critical points "
+            "and critical values'): e.g. all zero, "
             "at least two zero blocks, or (N >= 3) a single nonzero block"
         )
     ws = _reduced_critical_point(s, d, S, blocks)
@@ -510,7 +516,7 @@ def _critical_point(summary: DataSummary, red: Reduction, X, Y, S, rng, compleme
 
 @dataclass(frozen=True)
 class LimitCriticalValue:
-    """Which critical value a (converged) point sits at (MATH-DETAILS.md §11, MATH.md §9).
+    """Which critical value a (converged) point sits at (see the Mathematical notes, "The overfitting conjecture").
 
     Attributes
     ----------
@@ -556,7 +562,7 @@ def identify_index_set(product_reduced: np.ndarray, s: np.ndarray) -> tuple[tupl
 
     In reduced coordinates a critical point has ``W̄_{N:1} = I_S Σ̄`` (Lemma 3.2 (i) of [CLC]),
     whose row ``i`` has norm ``s_i`` for ``i in S`` and 0 otherwise; the row norm equals
-    ``||u_i^T W_{N:1} X||`` in original coordinates (MATH-DETAILS.md §11, step 2).
+    ``||u_i^T W_{N:1} X||`` in original coordinates (see the Mathematical notes, "The overfitting conjecture", step 2).
 
     Parameters
     ----------
@@ -596,7 +602,7 @@ def limit_critical_value(
 ) -> LimitCriticalValue:
     """Identify the critical value (and index set) a converged point sits at.
 
-    The robust procedure of MATH-DETAILS.md §11 (MATH.md §9), built on Lemma 3.2 of [CLC]:
+    The robust procedure of the Mathematical notes, "The overfitting conjecture", built on Lemma 3.2 of [CLC]:
 
     1. ``Ŝ = {i : ||u_i^T W_{N:1} X|| > sqrt(λ_i)/2}`` (row norms of the reduced product);
     2. accept only if ``||W̄_{N:1} - I_Ŝ Σ̄||_F <= ptol * s_1`` **and**

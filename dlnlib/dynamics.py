@@ -1,6 +1,6 @@
 """Gradient flow (the GDD of [CLC] Definition 2.1) and gradient descent, single and batched.
 
-MATH.md §2 (dynamics), §4 (invariants), §5 (boundedness and convergence).
+See the Mathematical notes, "Notation", "Invariants of the flow" and "Boundedness and convergence".
 
 The batched integrators work on ``K`` trajectories at once: weights carry a leading batch axis,
 ``W_i`` of shape ``(K, d_i, d_{i-1})``, and every step is a handful of batched ``matmul`` calls.
@@ -119,7 +119,7 @@ def _batch_data(X, Y, k: int, dims: tuple[int, ...]) -> _Moments:
 
 
 def _grad_loss_batch(y: np.ndarray, dims: tuple[int, ...], mom: _Moments) -> tuple[np.ndarray, np.ndarray]:
-    """Flat gradients ``(K, P)`` and losses ``(K,)`` of K weight tuples (MATH.md §2)."""
+    """Flat gradients ``(K, P)`` and losses ``(K,)`` of K weight tuples (see the Mathematical notes, "Notation")."""
     ws = _unflat(y, dims)
     prefix = _prefix_products(ws)
     diff = prefix[-1] - mom.wls  # (K, d_y, d_x)
@@ -183,7 +183,8 @@ class _GradPlan:
         return ws, [np.swapaxes(w, -1, -2) for w in ws]
 
     def grad(self, ws, ws_t, gs) -> None:
-        """``gs[i] = W_{N:i+2}^T (W_{N:1} - W_LS) Σ_XX W_{i:1}^T`` (MATH.md §2) for the weights ``ws``."""
+        """``gs[i] = W_{N:i+2}^T (W_{N:1} - W_LS) Σ_XX W_{i:1}^T`` (see the Mathematical notes, "Notation") for the
+        weights ``ws``."""
         nl = self.nl
         prod = ws[0]
         for i in range(1, nl):
@@ -580,7 +581,8 @@ class DescentResult:
     grad_norm : ndarray of shape (n_rec,)
         Gradient norm at those iterations.
     invariant_drift : ndarray of shape (n_rec,)
-        ``max_i ||C_i(W^k) - C_i(W^0)||_F`` at those iterations (MATH.md §4: O(η²) per step).
+        ``max_i ||C_i(W^k) - C_i(W^0)||_F`` at those iterations (see the Mathematical notes, "Invariants of the flow":
+        O(η²) per step).
     final_weights : list of ndarray
         Last finite iterate (never NaN).
     status : int
@@ -684,7 +686,7 @@ def gradient_flow(
     -----
     By Proposition 1 of [CLC] every trajectory is bounded and converges to a critical point;
     by Lemma 2.3 the invariants ``C_i`` are constant, so ``invariant_drift`` measures the
-    integration error (MATH.md §4-§5).
+    integration error (see the Mathematical notes, "Invariants of the flow" and "Boundedness and convergence").
     """
     ws0, X, Y = _check_problem(weights0, X, Y, "weights0")
     t_max = check_positive(t_max, "t_max")
@@ -988,7 +990,8 @@ def gradient_descent(
     record_every: int | None = None,
     divergence_factor: float = 1e8,
 ) -> DescentResult:
-    """Gradient descent ``W_i <- W_i - step * ∇_{W_i} L`` (MATH.md §2, §4).
+    """Gradient descent ``W_i <- W_i - step * ∇_{W_i} L`` (see the Mathematical notes, "Notation" and "Invariants of the
+    flow").
 
     Parameters
     ----------
@@ -1027,7 +1030,8 @@ def gradient_descent(
     Notes
     -----
     One step changes the invariants by exactly ``η² (G_{i+1}^T G_{i+1} - G_i G_i^T)``
-    (MATH.md §4), so the drift is O(η²) per step and O(η) over a fixed time horizon.
+    (see the Mathematical notes, "Invariants of the flow"), so the drift is O(η²) per step and O(η) over a fixed time
+    horizon.
     """
     ws0, X, Y = _check_problem(weights0, X, Y, "weights0")
     step, n_steps, gtol, record_every, dfac = _descent_args(step, n_steps, grad_tol, record_every, divergence_factor)

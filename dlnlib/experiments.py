@@ -1,7 +1,7 @@
 """Monte Carlo test of the overfitting conjecture (Conjecture 1 of [CLC], §4.2) and its statistics.
 
-MATH.md §9 and MATH-DETAILS.md §11. Draw data ``(X, Y)`` and initializations ``W(0)``, integrate the
-gradient flow to convergence (``||∇L|| < grad_tol``), identify the critical value of the limit
+See the Mathematical notes, "The overfitting conjecture". Draw data ``(X, Y)`` and initializations ``W(0)``, integrate
+the gradient flow to convergence (``||∇L|| < grad_tol``), identify the critical value of the limit
 (:func:`dlnlib.critical.limit_critical_value`) and report the fraction of runs that reach a global
 minimum with a Wilson score interval.
 
@@ -211,7 +211,8 @@ class _Ident:
 
 
 def _optimum(X, Y, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """``W_LS`` and the rank-``r`` optimum ``U_r U_r^T W_LS`` (Remark 5; MATH.md §6)."""
+    """``W_LS`` and the rank-``r`` optimum ``U_r U_r^T W_LS`` (Remark 5; see the Mathematical notes, "Critical points
+    and critical values")."""
     sxx, syx = X @ X.T, Y @ X.T
     wls = np.linalg.solve(sxx, syx.T).T
     evals, evecs = np.linalg.eigh(syx @ wls.T)
@@ -346,7 +347,7 @@ def _run_chunk(task: _Task) -> dict:
 
 @dataclass(frozen=True)
 class OVFResult:
-    """Result of :func:`ovf_experiment` (MATH-DETAILS.md §11).
+    """Result of :func:`ovf_experiment` (see the Mathematical notes, "The overfitting conjecture").
 
     Attributes
     ----------
@@ -583,11 +584,13 @@ def ovf_experiment(
     executor: cf.Executor | None = None,
     progress: bool = True,
 ) -> OVFResult:
-    """Monte Carlo test of the overfitting conjecture (Conjecture 1 of [CLC]; MATH.md §9).
+    """Monte Carlo test of the overfitting conjecture (Conjecture 1 of [CLC]; see the Mathematical notes, "The
+    overfitting conjecture").
 
     For each of ``n_data`` data draws and ``n_inits`` initializations, integrate the gradient flow
     (:func:`dlnlib.dynamics.gradient_flow_batch`, DOPRI5 with per-trajectory steps) until
-    ``||∇L|| < grad_tol`` or ``t_max``, then identify the limit (MATH-DETAILS.md §11):
+    ``||∇L|| < grad_tol`` or ``t_max``, then identify the limit (see the Mathematical notes, "The overfitting
+    conjecture"):
     ``Ŝ`` from the reduced end-to-end map, accepted only if the product matches ``I_Ŝ Σ̄`` and the
     loss matches ``c_Ŝ`` relative to the gaps between critical values; a run is *resolved* only if
     it also converged. The conjecture predicts that every resolved run is a global minimum.
@@ -613,8 +616,8 @@ def ovf_experiment(
         Keyword-only. Passed to :func:`make_data`.
     init : str or callable, optional
         Keyword-only. ``"gaussian"``, ``"invariant"`` or a callable ``init(rng, dims) -> weights``.
-        ``"invariant"`` is the **negative control** of MATH-DETAILS.md §11: the Gaussian init with
-        the first column of ``W_1`` and the first row of ``W_N`` set to zero, an exactly invariant
+        ``"invariant"`` is the **negative control** of the Mathematical notes, "The overfitting conjecture": the
+        Gaussian init with the first column of ``W_1`` and the first row of ``W_N`` set to zero, an exactly invariant
         set for reduced data (``data="reduced"``); its runs must converge to the saddle
         ``S = {1, ..., }`` that misses ``s_1`` (e.g. ``(1, 2)`` for ``d_y = 3``).
     allow_degenerate : bool, optional

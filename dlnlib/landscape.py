@@ -1,19 +1,20 @@
 """The loss landscape seen by the dynamics: plateaus, escape times, inertia tables.
 
-Built on :mod:`dlnlib.critical` (Lemma 3.2 of [CLC]; MATH.md §6) and :mod:`dlnlib.hessian`
-(Prop. 3-4 of [CLC], the second-order analysis of [AMG]; MATH.md §7). This module holds the
+Built on :mod:`dlnlib.critical` (Lemma 3.2 of [CLC]; see the Mathematical notes, "Critical points and critical values")
+and :mod:`dlnlib.hessian` (Prop. 3-4 of [CLC], the second-order analysis of [AMG]; see the Mathematical notes, "The
+Hessian and the landscape"). This module holds the
 reusable pieces of the "Landscape" chapters (4 and 5):
 
 * :func:`plateaus` segments a loss curve into the critical values it lingers at ("saddle to
   saddle", [SMG]); :func:`escape_times` measures when a run leaves a saddle value;
 * :func:`balanced_critical_point` builds a balanced critical point (all layers of the same size),
   tight (non-strict for top ``S``, ``|S| < r_max``, depth ``>= 3``) or with extra rank in the
-  middle layers (strict), e.g. the student-report example of MATH.md §7;
+  middle layers (strict), e.g. the student-report example of the Mathematical notes, "The Hessian and the landscape";
 * :func:`inertia_row`, :func:`inertia_table`, :func:`random_critical_points` and
   :func:`tight_inertia_formula` tabulate Hessian signatures over the strata of the critical set;
 * :func:`drop_directions` puts reduced weights on the invariant set that never learns some
-  output directions (the negative control of MATH-DETAILS.md §11), so that the flow converges
-  to a prescribed saddle.
+  output directions (the negative control of the Mathematical notes, "The overfitting conjecture"), so that the flow
+  converges to a prescribed saddle.
 
 Index sets are 0-based tuples into the decreasing singular values, as in :mod:`dlnlib.critical`.
 
@@ -112,8 +113,9 @@ def plateaus(
     A recorded point belongs to the critical value ``c`` nearest to its loss when
     ``|L - c| <= rtol * gap(c)``, ``gap(c)`` being the distance from ``c`` to the nearest other
     critical value; a plateau is a maximal run of at least ``min_length`` consecutive recorded
-    points at the same value. Critical values from Lemma 3.2 of [CLC] (MATH.md §6); the picture
-    of a small initialization stepping down from value to value is that of [SMG] (MATH.md §9).
+    points at the same value. Critical values from Lemma 3.2 of [CLC] (see the Mathematical notes, "Critical points and
+    critical values"); the picture of a small initialization stepping down from value to value is that of [SMG] (see the
+    Mathematical notes, "The overfitting conjecture").
 
     Parameters
     ----------
@@ -264,7 +266,8 @@ def escape_times(losses, saddle_value: float, lower_value: float, *, fraction: f
     ``lower_value`` typically the next critical value below the saddle's
     (:func:`next_lower_value`): a run has escaped when it has covered ``fraction`` of the way
     to the next value down. Used for the strict vs non-strict escape experiment of the student
-    report (MATH-DETAILS.md §10, MATH.md §7).
+    report (see the Mathematical notes, "The Hessian and the landscape"; Chen, Choi and Scialanga, Math 273A final
+    project).
 
     Parameters
     ----------
@@ -370,14 +373,16 @@ def perturbed_batch(weights: Sequence, eps, n: int, *, rng, convention: str = "e
 def balanced_critical_point(X, Y, dims, S, *, middle: float = 0.0) -> list[np.ndarray]:
     """A balanced critical point with index set ``S``, tight or with extra rank in the middle layers.
 
-    Let ``P = U_S U_S^T Σ_YX Σ_XX^{-1} = U D V^T`` (thin SVD, rank ``r = |S|``; MATH.md §6) and
-    ``J = [I_r; 0]``. The point is ``W_1 = J D^{1/N} V^T``, ``W_h = J D^{1/N} J^T + middle * K_h``
+    Let ``P = U_S U_S^T Σ_YX Σ_XX^{-1} = U D V^T`` (thin SVD, rank ``r = |S|``; see the Mathematical notes, "Critical
+    points and critical values") and ``J = [I_r; 0]``. The point is ``W_1 = J D^{1/N} V^T``,
+    ``W_h = J D^{1/N} J^T + middle * K_h``
     (``1 < h < N``), ``W_N = U D^{1/N} J^T``, where ``K_h`` is the identity on the last
     ``min(d_h, d_{h-1}) - r`` coordinates (zero on the first ``r``). With ``middle = 0`` every
     layer has rank ``r``, the invariants ``C_i`` of Lemma 2.3 vanish (balanced) and, for top ``S``
     with ``r < r_max`` and ``N >= 3``, the point is a non-strict saddle; ``middle != 0`` adds rank
     to ``W_{N-1:2}`` without changing the product (``W_N K = 0``, ``K W_1 = 0``), still critical,
-    and then Prop. 4 (iii) of [CLC] makes it a strict saddle (MATH.md §7).
+    and then Prop. 4 (iii) of [CLC] makes it a strict saddle (see the Mathematical notes, "The Hessian and the
+    landscape").
 
     Parameters
     ----------
@@ -399,8 +404,9 @@ def balanced_critical_point(X, Y, dims, S, *, middle: float = 0.0) -> list[np.nd
 
     Examples
     --------
-    The student-report point of MATH.md §7 (dims 5-4-4-5, ``S = {1, 2, 3}``): ``middle=0`` gives
-    inertia ``(21, 0, 35)``, ``middle=1`` gives ``(23, 2, 31)`` (both balanced on the ``A`` part).
+    The student-report point of the Mathematical notes, "The Hessian and the landscape" (dims 5-4-4-5,
+    ``S = {1, 2, 3}``): ``middle=0`` gives inertia ``(21, 0, 35)``, ``middle=1`` gives ``(23, 2, 31)`` (both balanced on
+    the ``A`` part).
     """
     summary, red, X, Y = _check_and_reduce(X, Y, dims, allow_non_filling=True)
     d = summary.dims
@@ -431,12 +437,12 @@ def balanced_critical_point(X, Y, dims, S, *, middle: float = 0.0) -> list[np.nd
 def drop_directions(weights_reduced: Sequence, drop) -> list[np.ndarray]:
     """Zero row ``i`` of ``W̄_N`` and column ``i`` of ``W̄_1`` for each ``i`` in ``drop`` (reduced coordinates).
 
-    In the reduced problem (``X = I``, ``Y = Σ̄``; MATH.md §3) this set is invariant under the
-    gradient flow, exactly also in floating point (the products keep exact zeros): the
+    In the reduced problem (``X = I``, ``Y = Σ̄``; see the Mathematical notes, "The reduction") this set is invariant
+    under the gradient flow, exactly also in floating point (the products keep exact zeros): the
     network never learns the output directions ``drop``, and generically the flow converges to
     the best critical point with ``S`` disjoint from ``drop``, the saddle value of
     ``S =`` the first ``min(r_max, d_y - |drop|)`` indices outside ``drop``. This is the
-    negative control of MATH-DETAILS.md §11 (there ``drop = {0}``).
+    negative control of the Mathematical notes, "The overfitting conjecture" (there ``drop = {0}``).
 
     Parameters
     ----------
@@ -488,7 +494,7 @@ class InertiaRow:
         ``"global_minimum"``, ``"strict_saddle"`` or ``"non_strict_saddle"`` (theory,
         cross-checked against the inertia by :func:`dlnlib.hessian.classification`).
     inversions : int
-        ``inv(S)`` (MATH-DETAILS.md §1).
+        ``inv(S)`` (see the Mathematical notes, "Notation").
     gap : float
         Eigenvalue gap of the inertia count (large = clean zero/nonzero separation).
     eigenvalues : ndarray
@@ -535,7 +541,8 @@ def middle_rank(weights: Sequence, *, rank_tol: float = 1e-8) -> int:
 
 
 def inertia_row(weights: Sequence, X, Y) -> InertiaRow:
-    """Index set, ranks, Hessian inertia and verdict at a critical point (MATH.md §7).
+    """Index set, ranks, Hessian inertia and verdict at a critical point (see the Mathematical notes, "The Hessian and
+    the landscape").
 
     Calls :func:`dlnlib.hessian.classification`, which raises if the point is not critical or if
     theory (``S`` not top => strict; top ``S`` with ``|S| < r_max``: the pairing criterion) and
@@ -594,8 +601,8 @@ def inertia_table(X, Y, dims, *, middle: float | None = None, rng=None) -> list[
     The critical point is :func:`dlnlib.critical.critical_point` ``(X, Y, dims, S, rng=rng)``:
     with ``middle=None`` the tight point (all complement blocks zero); with a float, the
     complement blocks of the middle layers ``1 < h < N`` are ``middle`` times a rectangular
-    identity (``B_1 = B_N = 0``, so the point stays critical; MATH-DETAILS.md §5 recipe R1 (ii)),
-    which raises ``rank W_{N-1:2}`` above ``|S|``.
+    identity (``B_1 = B_N = 0``, so the point stays critical; see the Mathematical notes, "Critical points and critical
+    values"), which raises ``rank W_{N-1:2}`` above ``|S|``.
 
     Parameters
     ----------
@@ -631,8 +638,9 @@ def random_critical_points(X, Y, dims, n: int, *, rng) -> list[list[np.ndarray]]
     Each point: an index set ``S`` drawn uniformly among the admissible ones; for ``N >= 3``
     complement blocks that are, with probability 1/2, Gaussian in every middle layer
     (``B_1 = B_N = 0``: raises ``rank W_{N-1:2}``) and otherwise Gaussian in one layer drawn
-    uniformly (a single nonzero block is always admissible; MATH-DETAILS.md §5); then a random
-    point of the same critical manifold (``rng`` passed to :func:`dlnlib.critical.critical_point`).
+    uniformly (a single nonzero block is always admissible; see the Mathematical notes, "Critical points and critical
+    values"); then a random point of the same critical manifold (``rng`` passed to
+    :func:`dlnlib.critical.critical_point`).
     For ``N <= 2`` the complement is zero.
 
     Parameters
@@ -677,7 +685,7 @@ def random_critical_points(X, Y, dims, n: int, *, rng) -> list[list[np.ndarray]]
 def tight_inertia_formula(dims, S) -> tuple[int, int, int]:
     """Inertia ``(n_+, n_-, n_0)`` at a *tight* critical point (every ``W_h`` of rank ``|S|``).
 
-    MATH-DETAILS.md §7 item 3 (derived there, verified on 84 points): with ``r = |S|``,
+    See the Mathematical notes, "The Hessian and the landscape": with ``r = |S|``,
     ``n_- = inv(S) + [N=2](d_y - r)(d_1 - r)`` and
     ``n_+ = r^2 + 2r(d_y - r) - inv(S) + r(d_x - d_y) + [N=2](d_y - r)(d_1 - r)``,
     ``n_0 = P - n_+ - n_-``. For ``|S| = r_max`` top (global minimum) it gives ``n_- = 0``.

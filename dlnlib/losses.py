@@ -1,17 +1,19 @@
 """Convex losses of the end-to-end matrix, pure and spurious critical points, bad local minima.
 
-MATH.md §11; MATH-DETAILS.md §9 ([TKB]). The network loss is the composite ``L = ℓ ∘ μ`` with
-``μ(W) = W_{N:1} = W_N ... W_1`` (the "functional" form: data whitened, ``X = I``) and ``ℓ`` a
+See the Mathematical notes, "Pure and spurious critical points" ([TKB]). The network loss is the composite ``L = ℓ ∘ μ``
+with ``μ(W) = W_{N:1} = W_N ... W_1`` (the "functional" form: data whitened, ``X = I``) and ``ℓ`` a
 smooth convex function of the end-to-end matrix ``A`` of shape ``(d_y, d_x)``.
 
-* :class:`SquareLoss` ``1/2 ||A - U||_F^2`` (with ``X = I`` this is the loss of [CLC], MATH.md §1);
+* :class:`SquareLoss` ``1/2 ||A - U||_F^2`` (with ``X = I`` this is the loss of [CLC], see the Mathematical notes,
+  "Notation");
 * :class:`WeightedLogCoshLoss` ``Σ Λ_ij log cosh(A_ij - U_ij)`` (smooth, convex, not quadratic);
 * :class:`HuberLoss` (convex, ``C^1`` with a piecewise-constant Hessian).
 
 Each loss has ``value(A)``, ``grad(A)`` (shape ``(d_y, d_x)``) and ``hess(A)`` (shape
 ``(d_y d_x, d_y d_x)``, C-order ``vec``). The composite gradient is
 ``∇_{W_i} L = W_{N:i+1}^T G W_{i-1:1}^T`` with ``G = ℓ'(W_{N:1})`` and the composite Hessian has the
-block structure of MATH.md §7 with ``X = I`` and the residual ``R`` replaced by ``G``.
+block structure of the Mathematical notes, "The Hessian and the landscape" with ``X = I`` and the residual ``R``
+replaced by ``G``.
 
 Functional space ([TKB]): ``M_r = {A : rank A <= r}``, ``r = r_max = min(d_0, ..., d_N)``; the
 architecture is *filling* if ``r_max = min(d_x, d_y)`` (then ``M_r`` is the whole matrix space).
@@ -149,7 +151,8 @@ class _ElementwiseLoss:
 
 @dataclass(frozen=True, eq=False)
 class SquareLoss(_ElementwiseLoss):
-    """``ℓ(A) = 1/2 ||A - U||_F^2`` (``U = target``): the loss of [CLC] with ``X = I`` (MATH.md §1).
+    """``ℓ(A) = 1/2 ||A - U||_F^2`` (``U = target``): the loss of [CLC] with ``X = I`` (see the Mathematical notes,
+    "Notation").
 
     ``grad = A - U``; ``hess = I``. With whitened data ``X = I`` the composite loss is
     :func:`dlnlib.model.loss` with ``Y = U``. Implements :class:`EndToEndLoss`.
@@ -194,8 +197,8 @@ class WeightedLogCoshLoss(_ElementwiseLoss):
     """``ℓ(A) = Σ_ij Λ_ij log cosh(A_ij - U_ij)`` with ``U = target``, ``Λ = weights >= 0``.
 
     Smooth and convex, not quadratic ([TKB]'s setting for bad minima of non-filling networks,
-    MATH-DETAILS.md §9): ``grad = Λ ⊙ tanh(A - U)``, ``hess = diag(vec(Λ ⊙ sech²(A - U)))``.
-    Implements :class:`EndToEndLoss`.
+    see the Mathematical notes, "Pure and spurious critical points"): ``grad = Λ ⊙ tanh(A - U)``,
+    ``hess = diag(vec(Λ ⊙ sech²(A - U)))``. Implements :class:`EndToEndLoss`.
 
     Attributes
     ----------
@@ -463,7 +466,7 @@ def _validated(weights, ell) -> list[np.ndarray]:
 
 
 def composite_loss(weights: Sequence, ell: EndToEndLoss) -> float:
-    """Composite loss ``L(W) = ℓ(W_{N:1})`` ([TKB]; MATH.md §11).
+    """Composite loss ``L(W) = ℓ(W_{N:1})`` ([TKB]; see the Mathematical notes, "Pure and spurious critical points").
 
     Parameters
     ----------
@@ -490,7 +493,7 @@ def composite_gradient(weights: Sequence, ell: EndToEndLoss) -> list[np.ndarray]
     """Gradient of ``ℓ ∘ μ``: ``∇_{W_i} L = W_{N:i+1}^T G W_{i-1:1}^T``, ``G = ℓ'(W_{N:1})``.
 
     The chain rule with ``dμ(W)[Δ] = Σ_i W_{N:i+1} Δ_i W_{i-1:1}``; for :class:`SquareLoss` it is
-    :func:`dlnlib.model.gradient` with ``X = I``, ``Y = U`` (MATH.md §2).
+    :func:`dlnlib.model.gradient` with ``X = I``, ``Y = U`` (see the Mathematical notes, "Notation").
 
     Parameters
     ----------
@@ -525,7 +528,8 @@ def _hessian_trusted(ws: list[np.ndarray], ell) -> np.ndarray:
     # Gauss-Newton part J^T H_ell J, J_i = W_{N:i+1} ⊗ W_{i-1:1}^T (C-order vec of W_{N:i+1} Δ_i W_{i-1:1})
     J = np.concatenate([np.kron(suf[i + 1], pre[i].T) for i in range(n)], axis=1)
     hess = J.T @ H @ J
-    # second-order part <G, d²μ[Δ, Δ]>: the residual blocks of MATH.md §7 with X = I and R -> G
+    # second-order part <G, d²μ[Δ, Δ]>: the residual blocks of the Mathematical notes, "The Hessian and the landscape"
+    # with X = I and R -> G
     for j in range(2, n + 1):  # 1-based layer indices, i < j
         for i in range(1, j):
             blk = _second_order_block(ws, prod, G.T, i, j).reshape(d[j] * d[j - 1], d[i] * d[i - 1])
@@ -541,8 +545,9 @@ def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
     ``F_1 = Σ_i W_{N:i+1} Δ_i W_{i-1:1}`` and ``F_2 = Σ_{i<j} W_{N:j+1} Δ_j W_{j-1:i+1} Δ_i W_{i-1:1}``:
     the Gauss–Newton part ``J^T ∇²ℓ(A) J`` with ``J_i = W_{N:i+1} ⊗ W_{i-1:1}^T``, plus, for ``i < j``,
     the block ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}``, ``M = W_{i-1:1} G^T W_{N:j+1}``,
-    ``B = W_{j-1:i+1}`` (and ``H_{ij} = H_{ji}^T``). This is MATH.md §7 with ``X = I`` and the
-    residual ``R = W_{N:1} X - Y`` (the gradient of the square loss, same sign) replaced by ``G``.
+    ``B = W_{j-1:i+1}`` (and ``H_{ij} = H_{ji}^T``). This is the Mathematical notes, "The Hessian and the landscape"
+    with ``X = I`` and the residual ``R = W_{N:1} X - Y`` (the gradient of the square loss, same sign) replaced by
+    ``G``.
 
     Parameters
     ----------
@@ -671,7 +676,8 @@ def composite_flow(
 
 
 def is_filling(dims) -> bool:
-    """Whether the widths ``(d_0, ..., d_N)`` are *filling* ([TKB]; MATH.md §11).
+    """Whether the widths ``(d_0, ..., d_N)`` are *filling* ([TKB]; see the Mathematical notes, "Pure and spurious
+    critical points").
 
     Filling: ``r_max = min(d_0, ..., d_N)`` equals ``min(d_x, d_y)``, so every ``d_y x d_x``
     matrix is some ``W_{N:1}``; otherwise the functional space is the determinantal variety
@@ -711,7 +717,8 @@ def classify_pure_spurious(
     tol: float = 1e-6,
     rank_tol: float = 1e-6,
 ) -> str:
-    """Classify a critical point of ``L = ℓ ∘ μ`` as ``"pure"`` or ``"spurious"`` ([TKB]; MATH.md §11).
+    """Classify a critical point of ``L = ℓ ∘ μ`` as ``"pure"`` or ``"spurious"`` ([TKB]; see the Mathematical notes,
+    "Pure and spurious critical points").
 
     **Definition used.** ``W`` is *pure* if ``A = μ(W) = W_{N:1}`` is a critical point of ``ℓ``
     restricted to the functional space ``M_r = {rank <= r_max}``, in the sense that the derivative
@@ -721,12 +728,12 @@ def classify_pure_spurious(
 
     * ``k = r_max``: ``A`` is a smooth point of ``M_r`` (or an interior point when filling), with
       tangent space ``{Z : (I - P_U) Z (I - P_V) = 0}``; pure iff ``P_U G = 0`` and ``G P_V = 0``.
-      This always holds at a critical point of ``L`` (MATH-DETAILS.md §9: ``∇_{W_1} L`` and
-      ``∇_{W_N} L`` alone force it), so critical points of maximal rank are pure.
+      This always holds at a critical point of ``L`` (see the Mathematical notes, "Pure and spurious critical points":
+      ``∇_{W_1} L`` and ``∇_{W_N} L`` alone force it), so critical points of maximal rank are pure.
     * ``k < r_max``: the curves ``A + tZ``, ``rank Z <= r_max - k``, stay in ``M_r`` and rank-one
       ``Z`` span everything, so pure iff ``G = 0`` (``A`` is an unconstrained critical point of
-      ``ℓ``). For the square loss this gives MATH-DETAILS.md §9: ``|S| = r_max`` pure,
-      ``|S| < r_max`` spurious (the rank can still be increased).
+      ``ℓ``). For the square loss this gives the Mathematical notes, "Pure and spurious critical points":
+      ``|S| = r_max`` pure, ``|S| < r_max`` spurious (the rank can still be increased).
 
     The weaker reading "``A`` critical for ``ℓ`` on the manifold of matrices of its *own* rank
     ``k``" would make *every* critical point pure (``P_U G = 0`` and ``G P_V = 0`` follow from
@@ -860,8 +867,14 @@ def variety_stationarity(A, G, r_max: int, *, rank_tol: float = 1e-6) -> Variety
     proj = tangent + normal_part
     pn = float(np.linalg.norm(proj))
     direction = -proj / pn if pn > 0 else np.zeros_like(A)
-    return VarietyStationarity(rank=k, r_max=int(r_max), tangent_norm=float(np.linalg.norm(tangent)),
-                               normal_norm=float(np.linalg.norm(normal_part)), projected_norm=pn, direction=direction)
+    return VarietyStationarity(
+        rank=k,
+        r_max=int(r_max),
+        tangent_norm=float(np.linalg.norm(tangent)),
+        normal_norm=float(np.linalg.norm(normal_part)),
+        projected_norm=pn,
+        direction=direction,
+    )
 
 
 # --------------------------------------------------------------------------- local minima
@@ -871,8 +884,9 @@ def symmetry_tangent_space(weights: Sequence) -> np.ndarray:
     """Orthonormal basis of the tangent space at ``W`` of its orbit under the rescaling symmetry.
 
     The group ``Π_{i=1}^{N-1} GL(d_i)`` acts by ``W_i -> G_i W_i``, ``W_{i+1} -> W_{i+1} G_i^{-1}``
-    and leaves ``W_{N:1}``, hence any ``ℓ ∘ μ``, invariant (MATH.md §6). The orbit's tangent
-    vectors are ``δW_i = ξ_i W_i - W_i ξ_{i-1}`` for ``ξ_i ∈ gl(d_i)`` (``ξ_0 = ξ_N = 0``).
+    and leaves ``W_{N:1}``, hence any ``ℓ ∘ μ``, invariant (see the Mathematical notes, "Critical points and critical
+    values"). The orbit's tangent vectors are ``δW_i = ξ_i W_i - W_i ξ_{i-1}`` for ``ξ_i ∈ gl(d_i)``
+    (``ξ_0 = ξ_N = 0``).
 
     Parameters
     ----------
@@ -907,7 +921,8 @@ def symmetry_tangent_space(weights: Sequence) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LocalMinimumCertificate:
-    """Second-order certificate of a local minimum modulo the rescaling symmetry (MATH.md §11).
+    """Second-order certificate of a local minimum modulo the rescaling symmetry (see the Mathematical notes, "Pure and
+    spurious critical points").
 
     Attributes
     ----------
@@ -948,7 +963,7 @@ def certify_local_minimum(weights: Sequence, ell: EndToEndLoss, *, tol: float = 
     gradient is equivariant and zero along the orbit). If it is positive definite on ``T^⊥``, the
     critical set is, near ``W``, the orbit itself and is non-degenerate in the Morse–Bott sense,
     so ``W`` is a local minimum, strict transversally to the orbit. This is how the bad minimum of
-    MATH-DETAILS.md §9 ([TKB], non-filling widths, log-cosh loss) is certified.
+    the Mathematical notes, "Pure and spurious critical points" ([TKB], non-filling widths, log-cosh loss) is certified.
 
     Parameters
     ----------
@@ -1101,7 +1116,8 @@ def local_minima_search(
     value_tol: float = 1e-7,
     tol: float = 1e-6,
 ) -> LocalMinimaSearch:
-    """Multistart search for the local minima of ``ℓ ∘ μ`` (MATH-DETAILS.md §9; [TKB]).
+    """Multistart search for the local minima of ``ℓ ∘ μ`` (see the Mathematical notes, "Pure and spurious critical
+    points"; [TKB]).
 
     Start ``j`` is :func:`dlnlib.model.random_weights` ``(dims, child_j, scale=scale)`` with
     ``child_j`` the ``j``-th child of ``rng.spawn(n_starts)`` (so start ``j`` does not depend on
@@ -1149,8 +1165,8 @@ def local_minima_search(
 
     Examples
     --------
-    The bad minimum of MATH-DETAILS.md §9 (widths (2,1,2), ``U = diag(1, 0.8)``,
-    ``Λ = [[1, 20], [20, 1]]``): values ``log cosh 0.8`` (global) and ``log cosh 1`` (bad, pure).
+    The bad minimum of the Mathematical notes, "Pure and spurious critical points" (widths (2,1,2),
+    ``U = diag(1, 0.8)``, ``Λ = [[1, 20], [20, 1]]``): values ``log cosh 0.8`` (global) and ``log cosh 1`` (bad, pure).
 
     >>> import numpy as np
     >>> ell = WeightedLogCoshLoss(np.diag([1.0, 0.8]), np.array([[1.0, 20.0], [20.0, 1.0]]))

@@ -1,7 +1,7 @@
 """The deep linear network, its loss and gradient, invariants, initializations, data checks
 and the SVD reduction of [CLC] Section 2.1.
 
-Notation (MATH.md §1): weights ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``;
+Notation (see the Mathematical notes, "Notation"): weights ``[W_1, ..., W_N]`` with ``W_i`` of shape ``(d_i, d_{i-1})``;
 data ``X`` of shape ``(d_x, m)``, targets ``Y`` of shape ``(d_y, m)``; partial products
 ``W_{j:i} = W_j ... W_i`` (identity when ``j < i``); loss ``L = 1/2 ||Y - W_{N:1} X||_F^2``.
 
@@ -53,7 +53,7 @@ def _chain(weights: Sequence[np.ndarray], j: int, i: int, d: int) -> np.ndarray:
 
 
 def partial_product(weights: Sequence, j: int, i: int) -> np.ndarray:
-    """Partial product ``W_{j:i} = W_j W_{j-1} ... W_i`` (1-based, MATH.md §1).
+    """Partial product ``W_{j:i} = W_j W_{j-1} ... W_i`` (1-based, see the Mathematical notes, "Notation").
 
     Parameters
     ----------
@@ -82,7 +82,7 @@ def partial_product(weights: Sequence, j: int, i: int) -> np.ndarray:
 
 
 def end_to_end(weights: Sequence) -> np.ndarray:
-    """End-to-end map ``W_{N:1} = W_N ... W_1`` (MATH.md §1).
+    """End-to-end map ``W_{N:1} = W_N ... W_1`` (see the Mathematical notes, "Notation").
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ def _check_weights_data(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> N
 
 
 def loss(weights: Sequence, X, Y) -> float:
-    """Square loss ``L(W) = 1/2 ||Y - W_N ... W_1 X||_F^2`` ([CLC] eq. (1); MATH.md §1).
+    """Square loss ``L(W) = 1/2 ||Y - W_N ... W_1 X||_F^2`` ([CLC] eq. (1); see the Mathematical notes, "Notation").
 
     Parameters
     ----------
@@ -256,7 +256,8 @@ def _gradient_scale(prod: _Products, norm_sxx: float, norm_syx: float) -> float:
 
 
 def _relative_gradient(prod: _Products, sxx: np.ndarray, syx: np.ndarray) -> float:
-    """``||∇L|| / scale`` with the scale of :func:`_gradient_scale` (0 when both vanish; MATH.md §2).
+    """``||∇L|| / scale`` with the scale of :func:`_gradient_scale` (0 when both vanish; see the Mathematical notes,
+    "Notation").
 
     The criticality test of :func:`dlnlib.critical.critical_point` and :func:`dlnlib.hessian.classification`.
     """
@@ -291,7 +292,7 @@ def _gradient_from_e(
 def gradient(weights: Sequence, X, Y) -> list[np.ndarray]:
     """Gradient of the loss, ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T``.
 
-    [CLC] eq. (5)-(6); MATH.md §2.
+    [CLC] eq. (5)-(6); see the Mathematical notes, "Notation".
 
     Parameters
     ----------
@@ -320,8 +321,8 @@ def gradient(weights: Sequence, X, Y) -> list[np.ndarray]:
 def invariants(weights: Sequence) -> list[np.ndarray]:
     """The conserved quantities ``C_i = W_{i+1}^T W_{i+1} - W_i W_i^T``, ``i = 1..N-1``.
 
-    Lemma 2.3 of [CLC] (eq. (7)); MATH.md §4. Each ``C_i`` is constant along the gradient flow;
-    their traces give (8).
+    Lemma 2.3 of [CLC] (eq. (7)); see the Mathematical notes, "Invariants of the flow". Each ``C_i`` is constant along
+    the gradient flow; their traces give (8).
 
     Parameters
     ----------
@@ -395,7 +396,8 @@ def _haar_orthogonal(g: np.random.Generator, n: int) -> np.ndarray:
 
 
 def balanced_weights(dims, rng, *, scale: float = 1.0) -> list[np.ndarray]:
-    """Random *balanced* weights: every invariant ``C_i`` of Lemma 2.3 vanishes (MATH.md §4).
+    """Random *balanced* weights: every invariant ``C_i`` of Lemma 2.3 vanishes (see the Mathematical notes, "Invariants
+    of the flow").
 
     Construction: draw a Gaussian end-to-end target ``A`` of shape ``(d_N, d_0)`` with
     entries ``N(0, scale^2/d_0)``, keep its top ``r = min(dims)`` singular triplets
@@ -444,7 +446,7 @@ def balanced_weights(dims, rng, *, scale: float = 1.0) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class DataSummary:
-    """What :func:`check_data` verified (Assumptions 1-3 of [CLC]; MATH.md §1).
+    """What :func:`check_data` verified (Assumptions 1-3 of [CLC]; see the Mathematical notes, "Assumptions").
 
     Attributes
     ----------
@@ -471,7 +473,7 @@ class DataSummary:
 
 
 def check_data(X, Y, dims, *, allow_non_filling: bool = False, rtol: float = 1e-10) -> DataSummary:
-    """Validate data and widths against Assumptions 1-3 of [CLC] (MATH.md §1).
+    """Validate data and widths against Assumptions 1-3 of [CLC] (see the Mathematical notes, "Assumptions").
 
     Parameters
     ----------
@@ -567,7 +569,7 @@ def _check_and_reduce(
 
 @dataclass(frozen=True)
 class Reduction:
-    """The canonical reduced problem of [CLC] §2.1, eqs. (2)-(3) (MATH.md §3).
+    """The canonical reduced problem of [CLC] §2.1, eqs. (2)-(3) (see the Mathematical notes, "The reduction").
 
     With ``X = U_X Σ_X V_1^T`` (thin SVD) and ``Y V_1 = U_Y [diag(s) 0] V_Y^T``, the change of
     variables ``W̄_1 = W_1 U_X Σ_X V_Y`` (first layer), ``W̄_N = U_Y^T W_N`` (last layer), others
@@ -674,7 +676,7 @@ def _reduce(X: np.ndarray, Y: np.ndarray) -> Reduction:
 
 
 def reduce_data(X, Y) -> Reduction:
-    """Canonical reduced problem of [CLC] §2.1 (eqs. (2)-(3); MATH.md §3).
+    """Canonical reduced problem of [CLC] §2.1 (eqs. (2)-(3); see the Mathematical notes, "The reduction").
 
     See :class:`Reduction` for the change of variables.
 
@@ -707,7 +709,7 @@ def reduce_data(X, Y) -> Reduction:
 
 
 def least_squares(X, Y) -> np.ndarray:
-    """Least-squares map ``W_LS = Σ_YX Σ_XX^{-1}`` (Remark 5 of [CLC]; MATH.md §2).
+    """Least-squares map ``W_LS = Σ_YX Σ_XX^{-1}`` (Remark 5 of [CLC]; see the Mathematical notes, "Notation").
 
     ``L(W) = c_0 + 1/2 ||(W_{N:1} - W_LS) X||_F^2`` with ``c_0 = 1/2 ||Y - W_LS X||_F^2``.
 

@@ -1,7 +1,8 @@
 """Helpers for the chapters on related results: [NRT] step sizes and [TKB] pure/spurious points.
 
-MATH.md §10-§11; MATH-DETAILS.md §9-§10. The logic of the bound and of the losses lives in
-:mod:`dlnlib.stepsize` and :mod:`dlnlib.losses`; this module only adds the batched experiments and
+See the Mathematical notes, "Step sizes for gradient descent" and "Pure and spurious critical points". The logic of the
+bound and of the losses lives in :mod:`dlnlib.stepsize` and :mod:`dlnlib.losses`; this module only adds the batched
+experiments and
 the functional-space views those chapters plot.
 
 * :func:`report_stepsize_data`: the student report's §5.4 data (``X`` 5x5 Gaussian,
@@ -57,7 +58,7 @@ __all__ = [
 
 
 def report_stepsize_data(rng, *, d: int = 5, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Data of the student report's step-size experiment (§5.4; MATH-DETAILS.md §10).
+    """Data of the student report's step-size experiment (§5.4; see Chen, Choi and Scialanga, Math 273A final project).
 
     ``X`` is ``d x d`` standard Gaussian and ``Y = diag(1, ..., d) X + noise * Z`` with ``Z``
     standard Gaussian (the report writes ``N(0, 0.1)``; read as standard deviation 0.1). Our
@@ -92,7 +93,8 @@ def report_stepsize_data(rng, *, d: int = 5, noise: float = 0.1) -> tuple[np.nda
 
 
 def report_instances(rng, n: int, dims, *, scale: float = 1.0, noise: float = 0.1, fresh_data: bool = True):
-    """Draw ``n`` instances ``(weights, X, Y)`` of the report's step-size experiment (MATH-DETAILS.md §10).
+    """Draw ``n`` instances ``(weights, X, Y)`` of the report's step-size experiment (see Chen, Choi and Scialanga, Math
+    273A final project).
 
     Instance ``j`` is drawn from the ``j``-th child of ``rng.spawn(n)``: with ``fresh_data`` its own
     data :func:`report_stepsize_data` ``(child, d=dims[0], noise=noise)`` and then the weights
@@ -239,7 +241,8 @@ def first_diverging_steps(
     m_variant: str = "corrected",
     grad_tol: float | None = 1e-10,
 ) -> DivergenceSample:
-    """The report's doubling experiment for many networks at once (MATH-DETAILS.md §10).
+    """The report's doubling experiment for many networks at once (see Chen, Choi and Scialanga, Math 273A final
+    project).
 
     For each network satisfying the hypothesis of [NRT] (:func:`bounds_or_nan`) the candidates
     ``factor * η * 2^k``, ``k = 0..max_doublings``, are run for ``n_epochs`` GD steps, all networks
@@ -296,8 +299,9 @@ def first_diverging_steps(
 def descent_end_to_end_norms(weights0: Sequence, X, Y, step: float, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Loss ``L(W(k))`` (with the 1/2) and ``||W_{N:1}(k)||_2`` for ``k = 0..n_steps`` of constant-step GD.
 
-    The check of [NRT]'s ``M`` (MATH.md §10): below the bound, ``L`` does not increase, so
-    ``||W_{N:1}(k)||_2 <= M`` for the corrected ``M`` of :func:`dlnlib.stepsize.step_size_bound`.
+    The check of [NRT]'s ``M`` (see the Mathematical notes, "Reconstructed here — the bound M of the step-size
+    theorem"): below the bound, ``L`` does not increase, so ``||W_{N:1}(k)||_2 <= M`` for the corrected ``M`` of
+    :func:`dlnlib.stepsize.step_size_bound`.
 
     Parameters
     ----------
@@ -340,8 +344,8 @@ def rank_one_profile(ell: EndToEndLoss, thetas, phis, sigmas) -> tuple[np.ndarra
 
     ``u_θ = (cos θ, sin θ)``, ``v_φ = (cos φ, sin φ)``; every nonzero rank-one ``2 x 2`` matrix is
     ``σ u_θ v_φ^T`` with ``θ, φ ∈ [0, π)`` and ``σ ≠ 0``, so this is the functional-space picture
-    of the non-filling widths ``(2, 1, 2)`` ([TKB]; MATH-DETAILS.md §9). The minimum over ``σ`` is
-    taken on the grid ``sigmas`` (``ℓ`` must be elementwise, e.g.
+    of the non-filling widths ``(2, 1, 2)`` ([TKB]; see the Mathematical notes, "Pure and spurious critical points").
+    The minimum over ``σ`` is taken on the grid ``sigmas`` (``ℓ`` must be elementwise, e.g.
     :class:`~dlnlib.losses.WeightedLogCoshLoss`, and vectorize over leading axes of ``A``).
 
     Parameters
@@ -396,8 +400,8 @@ def pure_spurious_table(U, dims) -> list[dict]:
     """Pure/spurious and strict/non-strict verdicts for every square-loss critical point type of ``dims``.
 
     The square loss ``1/2 ||U - W_{N:1}||_F^2`` is the loss of [CLC] with whitened data ``X = I``,
-    ``Y = U`` (MATH.md §1, §11). For every admissible index set ``S``
-    (:func:`dlnlib.critical.critical_index_sets`) the tight critical point
+    ``Y = U`` (see the Mathematical notes, "Notation" and "Pure and spurious critical points"). For every admissible
+    index set ``S`` (:func:`dlnlib.critical.critical_index_sets`) the tight critical point
     :func:`dlnlib.critical.critical_point` is classified by
     :func:`dlnlib.losses.classify_pure_spurious` and by :func:`dlnlib.hessian.classify`.
 

@@ -1,6 +1,6 @@
 """Step sizes for gradient descent: the bound of Nguegnang–Rauhut–Terstiege and the doubling experiment.
 
-MATH.md §10; MATH-DETAILS.md §10. Loss with the 1/2, ``L(W) = 1/2 ||Y - W_{N:1} X||_F^2``.
+See the Mathematical notes, "Step sizes for gradient descent". Loss with the 1/2, ``L(W) = 1/2 ||Y - W_{N:1} X||_F^2``.
 
 [NRT] Theorem 2.4 *as quoted in the student report* (the statement could not be checked against
 [NRT] itself): assume ``X X^T`` has full rank and the initial weights have *balancedness constant*
@@ -17,8 +17,8 @@ If the constant step size satisfies
 where ``M`` bounds ``||W_{N:1}(k)||_2`` along the iteration, then GD converges to a critical point.
 
 **Which M.** The report prints ``M = sqrt(2 ||Y - W(0) X|| + ||Y||) / σ_min(X)``, which is garbled
-(the square root swallows the wrong terms; MATH-DETAILS.md §10, "Corrections"). By default
-(``m_variant="corrected"``) we use
+(the square root swallows the wrong terms; see the Mathematical notes, "Reconstructed here — the bound M of the
+step-size theorem"). By default (``m_variant="corrected"``) we use
 
     M = (sqrt(2 L(W(0))) + ||Y||_2) / σ_min(X) = (||Y - W_{N:1}(0) X||_F + ||Y||_2) / σ_min(X),
 
@@ -29,7 +29,7 @@ consistent with the spectral norms of ``K_δ``.) ``m_variant="report"`` evaluate
 formula literally, ``M = sqrt(2 ||Y - W_{N:1}(0) X||_F + ||Y||_2) / σ_min(X)``, for comparison only.
 
 **Convention.** The report's loss has no 1/2; a step ``η`` for the no-1/2 loss equals a step ``2η``
-for the 1/2-loss (MATH-DETAILS.md §1). All step sizes here are for the loss *with* the 1/2, as in
+for the 1/2-loss (see the Mathematical notes, "Notation"). All step sizes here are for the loss *with* the 1/2, as in
 :func:`dlnlib.dynamics.gradient_descent`; :attr:`StepSizeBound.eta_no_half` gives ``η/2``.
 
 References
@@ -84,8 +84,8 @@ def _balancedness_trusted(ws: Sequence[np.ndarray]) -> float:
 def balancedness(weights: Sequence) -> float:
     """Balancedness ``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_2`` (spectral norm), 0 when ``N = 1``.
 
-    The largest spectral norm of the invariants ``C_j`` of Lemma 2.3 of [CLC] (MATH.md §4); [NRT]
-    (Theorem 2.4 as quoted in the student report) asks it to be at most ``αδ`` with ``α < 1``.
+    The largest spectral norm of the invariants ``C_j`` of Lemma 2.3 of [CLC] (see the Mathematical notes, "Invariants
+    of the flow"); [NRT] (Theorem 2.4 as quoted in the student report) asks it to be at most ``αδ`` with ``α < 1``.
 
     Parameters
     ----------
@@ -113,7 +113,7 @@ def balancedness(weights: Sequence) -> float:
 class StepSizeBound:
     """The pieces of the step-size bound of [NRT] Theorem 2.4 (as quoted in the student report).
 
-    All quantities refer to the loss with the 1/2 (MATH.md §1); see the module docstring.
+    All quantities refer to the loss with the 1/2 (see the Mathematical notes, "Notation"); see the module docstring.
 
     Attributes
     ----------
@@ -167,7 +167,7 @@ class StepSizeBound:
 
     @property
     def eta_no_half(self) -> float:
-        """The same bound for the report's loss without the 1/2 (``η / 2``; MATH-DETAILS.md §1)."""
+        """The same bound for the report's loss without the 1/2 (``η / 2``; see the Mathematical notes, "Notation")."""
         return 0.5 * self.eta
 
 
@@ -245,7 +245,8 @@ def step_size_bound(
     delta: float | None = None,
     m_variant: str = "corrected",
 ) -> StepSizeBound:
-    """Step-size bound of [NRT] Theorem 2.4 as quoted in the student report (MATH.md §10).
+    """Step-size bound of [NRT] Theorem 2.4 as quoted in the student report (see the Mathematical notes, "Step sizes for
+    gradient descent").
 
     Parameters
     ----------
@@ -403,7 +404,8 @@ def step_size_bounds(
     scale: float = 1.0,
     m_variant: str = "corrected",
 ) -> StepSizeBoundSample:
-    """Bounds of [NRT] Theorem 2.4 for ``n_networks`` Gaussian initializations (MATH-DETAILS.md §10).
+    """Bounds of [NRT] Theorem 2.4 for ``n_networks`` Gaussian initializations (see the Mathematical notes, "Step sizes
+    for gradient descent").
 
     Network ``j`` is drawn by :func:`dlnlib.model.random_weights` (``N(0, scale^2/d_{i-1})``
     entries) from the ``j``-th child of ``rng.spawn(n_networks)``, so a network does not depend on
@@ -491,8 +493,8 @@ class DoublingResult:
         Candidate steps ``eta0 * 2^k``, ``k = 0..max_doublings``.
     status : tuple of str
         Per step, ``"converged"`` (gradient norm fell below ``grad_tol``), ``"not_diverged"``
-        (ran ``n_epochs`` steps without blowing up: *not* convergence, MATH-DETAILS.md §10 item 8)
-        or ``"diverged"`` (loss non-finite or beyond ``divergence_factor`` times its start).
+        (ran ``n_epochs`` steps without blowing up: *not* convergence, see the Mathematical notes, "Step sizes for
+        gradient descent") or ``"diverged"`` (loss non-finite or beyond ``divergence_factor`` times its start).
     final_loss : ndarray of shape (n_tried,)
         Loss of the last finite iterate of each run.
     n_steps_done : ndarray of shape (n_tried,)
@@ -535,7 +537,8 @@ def first_diverging_step(
     grad_tol: float | None = 1e-10,
     divergence_factor: float = 1e8,
 ) -> DoublingResult:
-    """First diverging step of the student report's doubling procedure (MATH-DETAILS.md §10).
+    """First diverging step of the student report's doubling procedure (see Chen, Choi and Scialanga, Math 273A final
+    project).
 
     The report starts at ``eta0`` (e.g. ``0.9`` times the bound of :func:`step_size_bound`), runs
     ``n_epochs`` GD steps, doubles the step after every run that did not diverge and stops at the

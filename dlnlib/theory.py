@@ -1,6 +1,7 @@
 """Paper formulas used by chapters 2-3: invariants under gradient descent, Lemma 2.4, Proposition 2.
 
-MATH.md §4-§5; MATH-DETAILS.md §3-§4.
+See the Mathematical notes, "Invariants of the flow", "Rates of convergence" and "Reconstructed here — the rate of
+Proposition 2".
 
 * :func:`gd_invariant_increment` — the exact change of the invariants ``C_i`` of Lemma 2.3 under one
   gradient-descent step, ``η² (G_{i+1}^T G_{i+1} - G_i G_i^T)``.
@@ -9,7 +10,7 @@ MATH.md §4-§5; MATH-DETAILS.md §3-§4.
   two-sided bound of ``||W_{N:1}||_F^2`` by polynomials in ``ρ = ||W_1||_F^2`` whose coefficients
   depend only on the invariants.
 * :func:`prop2_rate` — the exponential rate of Proposition 2 of [CLC] (as reconstructed in
-  MATH-DETAILS.md §4), with each factor checked separately.
+  the Mathematical notes, "Reconstructed here — the rate of Proposition 2"), with each factor checked separately.
 * :func:`decay_rates`, :func:`fit_loglog_slope` — measurements (rates and power-law slopes).
 
 References
@@ -64,7 +65,8 @@ def _scalar_or_array(a: np.ndarray, batched: bool):
     return np.asarray(a) if batched else float(a)
 
 
-# --------------------------------------------------------------------------- GD drift (MATH.md §4)
+# --------------------------------------------------------------------------- GD drift (see the Mathematical notes,
+# "Invariants of the flow")
 
 
 def gd_invariant_increment(weights: Sequence, X, Y, step: float) -> list[np.ndarray]:
@@ -75,7 +77,7 @@ def gd_invariant_increment(weights: Sequence, X, Y, step: float) -> list[np.ndar
 
         C_i(W^+) - C_i(W) = η² (G_{i+1}^T G_{i+1} - G_i G_i^T),   i = 1..N-1
 
-    (MATH.md §4; MATH-DETAILS.md §3).
+    (see the Mathematical notes, "Invariants of the flow").
 
     Parameters
     ----------
@@ -303,12 +305,14 @@ def exponential_bound_excess(t, loss, rate: float, *, loss_floor: float = 1e-12)
     return float(np.max(excess))
 
 
-# --------------------------------------------------------------------------- Proposition 2 (MATH.md §5)
+# --------------------------------------------------------------------------- Proposition 2 (see the Mathematical notes,
+# "Rates of convergence")
 
 
 @dataclass(frozen=True)
 class Prop2Rate:
-    """The rate of Proposition 2 of [CLC] at an initialization (MATH-DETAILS.md §4).
+    """The rate of Proposition 2 of [CLC] at an initialization (see the Mathematical notes, "Reconstructed here — the
+    rate of Proposition 2").
 
     Attributes
     ----------
@@ -329,7 +333,8 @@ class Prop2Rate:
         The guaranteed rate ``∏ factors`` when the hypothesis holds, else ``nan``.
     naive_product : float
         ``∏ factors`` regardless of signs (can be positive with two negative factors:
-        the pitfall of MATH-DETAILS.md §4, which gives no guarantee).
+        the pitfall of the Mathematical notes, "Reconstructed here — the rate of Proposition 2", which gives no
+        guarantee).
     message : str
         Which condition fails, or ``"hypothesis holds"``.
     """
@@ -370,7 +375,8 @@ class Prop2Rate:
 
 
 def prop2_rate(weights0: Sequence, *, rtol: float = 1e-12) -> Prop2Rate:
-    """The lower bound ``κ`` on the exponential rate of Proposition 2 of [CLC] (MATH.md §5).
+    """The lower bound ``κ`` on the exponential rate of Proposition 2 of [CLC] (see the Mathematical notes, "Rates of
+    convergence").
 
     Under the pyramidal condition ``d_y = d_N <= d_{N-1} <= ... <= d_1`` and if, at ``t = 0``,
     each ``C_{i-1} = W_i^T W_i - W_{i-1} W_{i-1}^T`` (``i = 2..N``) has at least ``d_i`` positive
@@ -397,8 +403,9 @@ def prop2_rate(weights0: Sequence, *, rtol: float = 1e-12) -> Prop2Rate:
 
     Notes
     -----
-    Proof chain (MATH-DETAILS.md §4): ``d/dt ||E||² = -2 Σ_i ||W_{N:i+1}^T E W_{i-1:1}^T||² <=
-    -2 λ_min(W_{N:2} W_{N:2}^T) ||E||²``, ``λ_min(W_{N:2} W_{N:2}^T) >= ∏_{i>=2} λ_min(W_i W_i^T)``,
+    Proof chain (see the Mathematical notes, "Boundedness and convergence"):
+    ``d/dt ||E||² = -2 Σ_i ||W_{N:i+1}^T E W_{i-1:1}^T||² <= -2 λ_min(W_{N:2} W_{N:2}^T) ||E||²``,
+    ``λ_min(W_{N:2} W_{N:2}^T) >= ∏_{i>=2} λ_min(W_i W_i^T)``,
     and by Weyl's inequality applied to ``W_i^T W_i = W_{i-1} W_{i-1}^T + C_{i-1}`` (constant ``C``),
     ``λ_min(W_i W_i^T) = λ_(d_{i-1}-d_i+1)(W_i^T W_i) >= λ_(d_{i-1}-d_i+1)(C_{i-1})``. The last
     step bounds a nonnegative number from below, so a product of two negative factors is positive
@@ -500,7 +507,8 @@ def remark4_weights(dims, rng, *, scales, max_tries: int = 1000) -> list[np.ndar
     )
 
 
-# --------------------------------------------------------------------------- Lemma 2.4 (MATH.md §5)
+# --------------------------------------------------------------------------- Lemma 2.4 (see the Mathematical notes,
+# "Boundedness and convergence")
 
 
 @dataclass(frozen=True)
@@ -570,8 +578,8 @@ def lemma24_sandwich(weights: Sequence) -> Lemma24Sandwich:
     Q_N(ρ)`` with polynomials of degree ``<= N-1`` whose coefficients depend only on ``N``, the
     widths and the invariants ``C_i``; since the ``C_i`` are constant along the flow, so are the
     bounds as functions of ``ρ = ||W_1||_F^2``. The printed constants could not be recovered
-    (MATH-DETAILS.md §14); this function gives an explicit version, with ``C_N = r^N`` below and
-    ``C_N = 1`` above (see :class:`Lemma24Sandwich`).
+    (see the Mathematical notes, "Reconstructed here — explicit constants for Lemma 2.4"); this function gives an
+    explicit version, with ``C_N = r^N`` below and ``C_N = 1`` above (see :class:`Lemma24Sandwich`).
 
     Parameters
     ----------
@@ -650,7 +658,8 @@ class Lemma24Terms:
 
 
 def lemma24_terms(weights: Sequence) -> Lemma24Terms:
-    """Evaluate the terms of Lemma 2.4 of [CLC] (eq. (9); MATH.md §5) at ``weights``.
+    """Evaluate the terms of Lemma 2.4 of [CLC] (eq. (9); see the Mathematical notes, "Boundedness and convergence") at
+    ``weights``.
 
     Parameters
     ----------
@@ -781,5 +790,6 @@ def flow_norm_bound(weights0: Sequence, X, Y) -> FlowNormBound:
     def f(a):
         return _scalar_or_array(a, batched)
 
-    return FlowNormBound(end_to_end_sq_max=f(bound_e2e), rho_max=f(rho_max), weights_norm_max=f(norm_max),
-                         weights_norm0=f(norm0))
+    return FlowNormBound(
+        end_to_end_sq_max=f(bound_e2e), rho_max=f(rho_max), weights_norm_max=f(norm_max), weights_norm0=f(norm0)
+    )

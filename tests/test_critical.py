@@ -1,4 +1,5 @@
-"""Tests for dlnlib.critical: critical values and points (Lemma 3.2 of [CLC]; MATH.md §6)."""
+"""Tests for dlnlib.critical: critical values and points (Lemma 3.2 of [CLC]; see the Mathematical notes, "Critical
+points and critical values")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests for dlnlib.dynamics: gradient flow (single and batched) and gradient descent (MATH.md §2, §4, §5)."""
+"""Tests for dlnlib.dynamics: gradient flow (single and batched) and gradient descent (see the Mathematical notes,
+"Notation", "Invariants of the flow" and "Boundedness and convergence")."""
 
 from __future__ import annotations
 

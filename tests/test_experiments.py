@@ -1,4 +1,5 @@
-"""Tests for dlnlib.experiments: Wilson interval and the OVF Monte Carlo runner (MATH.md §9, MATH-DETAILS.md §11)."""
+"""Tests for dlnlib.experiments: Wilson interval and the OVF Monte Carlo runner (see the Mathematical notes, "The
+overfitting conjecture")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests for dlnlib.geometry: the dimension formula (27), Prop. 5 (tangent = ker Hess), n_- (MATH.md §8)."""
+"""Tests for dlnlib.geometry: the dimension formula (27), Prop. 5 (tangent = ker Hess), n_- (see the Mathematical notes,
+"One hidden layer and normal hyperbolicity")."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def test_formula_equals_tangent_and_kernel_dimension_sweep(dims):
 def test_formula_special_cases():
     assert critical_manifold_dimension((3, 3, 3), 0) == 0  # the origin is isolated when d_x = d_y
     assert critical_manifold_dimension((4, 4, 4), 2) == 2 * (8 - 2)  # r (2 d_1 - r) when d_x = d_y
-    d0, d1, d2, r = 7, 5, 3, 2  # the equivalent form of MATH.md §8
+    # the equivalent form of the Mathematical notes, "One hidden layer and normal hyperbolicity"
+    d0, d1, d2, r = 7, 5, 3, 2
     assert critical_manifold_dimension((d0, d1, d2), r) == r * d1 + (d1 - r) * (d0 - d2 + r)
 
 
@@ -144,7 +146,8 @@ def test_predicted_unstable_dimension_is_zero_only_at_global_minima():
     assert predicted_unstable_dimension(dims, (0, 1, 3)) == 1
 
 
-# --------------------------------------------------------------------------- the scalar network (MATH-DETAILS.md §12)
+# --------------------------------------------------------------------------- the scalar network (see the Mathematical
+# notes, "Reconstructed here — the limit of the scalar flow")
 
 
 @pytest.mark.parametrize(
@@ -180,7 +183,8 @@ def test_scalar_flow_limit_matches_the_flow(start, x, y):
 def test_scalar_flow_limit_report_value_and_stable_manifold():
     from dlnlib import scalar_flow_limit
 
-    # MATH-DETAILS.md §12: from (0.3, -0.1) with x = y = 1 the limit is (1.020196, 0.980204)
+    # See the Mathematical notes, "Reconstructed here — the limit of the scalar flow": from (0.3, -0.1) with x = y = 1
+    # the limit is (1.020196, 0.980204)
     assert_allclose(scalar_flow_limit(0.3, -0.1, 1.0, 1.0), (1.020196, 0.980204), atol=5e-7)
     assert scalar_flow_limit(0.5, -0.5, 1.0, 1.0) == (0.0, 0.0)  # on w_2 = -w_1: the saddle's stable manifold
     assert scalar_flow_limit(0.5, 0.5, 1.0, -1.0) == (0.0, 0.0)  # p < 0: the stable manifold is w_2 = w_1

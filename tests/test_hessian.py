@@ -1,4 +1,5 @@
-"""Tests for dlnlib.hessian: Prop. 3 of [CLC] (Hessian), inertia and classification (MATH.md §7)."""
+"""Tests for dlnlib.hessian: Prop. 3 of [CLC] (Hessian), inertia and classification (see the Mathematical notes, "The
+Hessian and the landscape")."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def make_data(dims, seed, m=40):
 
 
 def report_data(seed):
-    """Data of the student report (MATH.md §7): X 5x1000 standard normal, Y = diag(5..1) X + 0.1 noise."""
+    """Data of the student report (see the Mathematical notes, "The Hessian and the landscape"): X 5x1000 standard
+    normal, Y = diag(5..1) X + 0.1 noise."""
     g = np.random.default_rng(seed)
     X = g.standard_normal((5, 1000))
     Y = np.diag([5.0, 4.0, 3.0, 2.0, 1.0]) @ X + 0.1 * g.standard_normal((5, 1000))
@@ -174,7 +176,8 @@ def test_hessian_input_errors():
 
 @pytest.mark.parametrize("dims", [(3, 4, 2), (4, 3, 3), (5, 2, 4), (4, 4, 4)])
 def test_depth_two_inertia_formula_every_saddle_strict(dims):
-    """MATH-DETAILS.md §7: tight points, n_- = inv(S) + (d_y-r)(d_1-r), n_+ = r² + 2r(d_y-r) - inv + r(d_x-d_y) + ..."""
+    """See the Mathematical notes, "The Hessian and the landscape": tight points, n_- = inv(S) + (d_y-r)(d_1-r), n_+ =
+    r² + 2r(d_y-r) - inv + r(d_x-d_y) + ..."""
     X, Y = make_data(dims, seed=201)
     d_x, d_1, d_y = dims
     for S in admissible_sets(dims):
@@ -219,7 +222,8 @@ def test_depth_three_non_strict_and_strict_saddles_same_set(dims):
 
 
 def test_report_example_inertia():
-    """MATH.md §7: dims 5-4-4-5, S = {1,2,3}: tight (21, 0, 35); with (W_2)_44 = 1: (23, 2, 31)."""
+    """See the Mathematical notes, "The Hessian and the landscape": dims 5-4-4-5, S = {1,2,3}: tight (21, 0, 35); with
+    (W_2)_44 = 1: (23, 2, 31)."""
     X, Y = report_data(seed=301)
     dims, S = (5, 4, 4, 5), (0, 1, 2)
     tight = critical_point(X, Y, dims, S)
@@ -241,7 +245,8 @@ def test_report_example_inertia():
 
 
 def test_same_ranks_different_verdicts_depth_three():
-    """MATH.md §7 warning: equal ranks of every partial product, one strict and one non-strict saddle.
+    """See the Mathematical notes, "The Hessian and the landscape" warning: equal ranks of every partial product, one
+    strict and one non-strict saddle.
 
     d_x > d_y: W_1 gets one extra rank reading an S^c target direction (strict) or an extra input
     direction with zero target (non-strict).

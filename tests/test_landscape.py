@@ -46,7 +46,8 @@ def make_data(dims, seed, m=40):
 
 
 def report_data(seed=0):
-    """The student-report data of MATH.md §7: X 5x1000, Y = diag(5,4,3,2,1) X + N(0, 0.1^2)."""
+    """The student-report data of the Mathematical notes, "The Hessian and the landscape": X 5x1000, Y = diag(5,4,3,2,1)
+    X + N(0, 0.1^2)."""
     g = np.random.default_rng(seed)
     X = g.standard_normal((5, 1000))
     return X, np.diag([5.0, 4, 3, 2, 1]) @ X + 0.1 * g.standard_normal((5, 1000))
@@ -145,8 +146,9 @@ def test_perturbed_batch_total_norm_convention():
 
 
 def test_strict_saddle_escapes_faster_than_non_strict():
-    """MATH.md §7: from the report's rank-3 point, the strict version escapes first, and halving
-    eps roughly doubles the non-strict escape time (C/eps) but adds little to the strict one."""
+    """See the Mathematical notes, "The Hessian and the landscape": from the report's rank-3 point, the strict version
+    escapes first, and halving eps roughly doubles the non-strict escape time (C/eps) but adds little to the strict
+    one."""
     from dlnlib.dynamics import gradient_descent_batch
 
     X, Y = report_data(0)
@@ -192,7 +194,8 @@ def test_balanced_critical_point_is_critical_balanced_and_on_the_right_stratum(d
 
 
 def test_report_example_inertias():
-    """MATH.md §7: (21, 0, 35) tight (non-strict), (23, 2, 31) with rank W_2 = 4 (strict)."""
+    """See the Mathematical notes, "The Hessian and the landscape": (21, 0, 35) tight (non-strict), (23, 2, 31) with
+    rank W_2 = 4 (strict)."""
     X, Y = report_data(0)
     dims, S = (5, 4, 4, 5), (0, 1, 2)
     tight = balanced_critical_point(X, Y, dims, S)

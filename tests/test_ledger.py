@@ -55,8 +55,13 @@ def _write_book(root, chapters):
         ch = _Capture(name)
         for result, kw in calls:
             ch.record(result, **kw)
-        cell = {"cell_type": "code", "metadata": {}, "source": [], "execution_count": 1,
-                "outputs": [_output(k, t) for k, t in ch.glued]}
+        cell = {
+            "cell_type": "code",
+            "metadata": {},
+            "source": [],
+            "execution_count": 1,
+            "outputs": [_output(k, t) for k, t in ch.glued],
+        }
         nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         (out / f"{name}.ipynb").write_text(json.dumps(nb))
     return root
@@ -162,9 +167,11 @@ def test_chapters_record_known_results_in_labelled_sections(root):
 def test_statuses_are_computed_from_records(tmp_path):
     book = _all_passing()
     book["ch02_invariants"] = [("Lemma 2.3", dict(ok=True, figure=3e-12, section="ch02-lemma-2-3"))]
-    book["ch06_geometry"] = [("Lemma 2.3", dict(ok=True, figure=1e-13)),
-                             ("Proposition 5", dict(ok=True, figure="9/9 strata")),
-                             ("Remark 7", dict(ok=True))]
+    book["ch06_geometry"] = [
+        ("Lemma 2.3", dict(ok=True, figure=1e-13)),
+        ("Proposition 5", dict(ok=True, figure="9/9 strata")),
+        ("Remark 7", dict(ok=True)),
+    ]
     book["ch03_convergence"] = [(r, kw) for r, kw in book["ch03_convergence"] if r != "Proposition 1"]  # missing
     book["ch03_convergence"].append(("Remark 4", dict(ok=True, kind="illustrated", figure=0.5)))
     book["ch04_critical"] = [(r, kw) for r, kw in book["ch04_critical"]] + [("Assumption 4", dict(ok=True))]
@@ -187,8 +194,11 @@ def test_statuses_are_computed_from_records(tmp_path):
 
 
 def test_any_failed_record_fails_the_row(tmp_path):
-    book = {"ch02_invariants": [("Lemma 2.3", dict(ok=True))], "ch06_geometry": [("Lemma 2.3", dict(ok=False))],
-            "ch01_model": [("Assumption 2", dict(ok=False))]}
+    book = {
+        "ch02_invariants": [("Lemma 2.3", dict(ok=True))],
+        "ch06_geometry": [("Lemma 2.3", dict(ok=False))],
+        "ch01_model": [("Assumption 2", dict(ok=False))],
+    }
     rows = _rows(_write_book(tmp_path, book))
     assert rows["Lemma 2.3"].status == "failed"
     assert rows["Assumption 2"].status == "failed"
@@ -242,8 +252,9 @@ def test_sphinx_extension_warns_on_a_failed_record_and_writes_the_page(root, tmp
     warnings = []
     monkeypatch.setattr(ext.logger, "warning", lambda msg, **kw: warnings.append((msg, kw)))
     ext._check_ledger(type("App", (), {"srcdir": str(tmp_path)})())
-    assert warnings == [("Results ledger: Lemma 2.3 failed its check in ch02_invariants",
-                         {"type": "dln", "subtype": "ledger"})]
+    assert warnings == [
+        ("Results ledger: Lemma 2.3 failed its check in ch02_invariants", {"type": "dln", "subtype": "ledger"})
+    ]
     page = (tmp_path / "book" / "chapters" / "ledger.md").read_text()
     assert "**FAILED**" in page
     # all passing: no warning
@@ -253,8 +264,12 @@ def test_sphinx_extension_warns_on_a_failed_record_and_writes_the_page(root, tmp
 
 def test_ledger_page_links_notes_and_sections(tmp_path):
     book = _all_passing()
-    book["ch02_invariants"] = [("Lemma 2.3", dict(ok=True, figure=3e-12, fmt="{:.1e}", section="ch02-lemma-2-3",
-                                                  how="drift < 1e-8 | relative"))]
+    book["ch02_invariants"] = [
+        (
+            "Lemma 2.3",
+            dict(ok=True, figure=3e-12, fmt="{:.1e}", section="ch02-lemma-2-3", how="drift < 1e-8 | relative"),
+        )
+    ]
     root = _write_book(tmp_path, book)
     out = tmp_path / "ledger.md"
     rows = ledger.write_ledger_page(root, out)
@@ -289,8 +304,13 @@ def test_cli_json_schema(tmp_path, monkeypatch, capsys):
         assert obj["figure"] is None or isinstance(obj["figure"], str)
     assert set(REQUIRED) <= {obj["result"] for obj in data}
     by_name = {obj["result"]: obj for obj in data}
-    lemma = {"result": "Lemma 2.3", "status": "verified", "where": "ch02_invariants § ch02",
-             "check": "tests/test_dynamics.py::test_flow_conserves_invariants_and_decreases_loss", "figure": "1"}
+    lemma = {
+        "result": "Lemma 2.3",
+        "status": "verified",
+        "where": "ch02_invariants § ch02",
+        "check": "tests/test_dynamics.py::test_flow_conserves_invariants_and_decreases_loss",
+        "figure": "1",
+    }
     assert by_name["Lemma 2.3"] == lemma
     assert by_name["Figure 2"]["status"] == "failed" and by_name["Figure 2"]["figure"] is None
     assert by_name["Assumption 3"]["status"] == "not_checkable"

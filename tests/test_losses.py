@@ -1,6 +1,6 @@
 """Tests for dlnlib.losses: convex losses of the end-to-end matrix, composite gradient and Hessian,
 pure/spurious critical points and the bad local minimum of a non-filling network ([TKB];
-MATH.md §11; MATH-DETAILS.md §9)."""
+see the Mathematical notes, "Pure and spurious critical points")."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from dlnlib.model import end_to_end, gradient, loss, random_weights
 # shared table of configurations (dims); depths 1-3, filling and non-filling
 DIMS = [(3, 2), (3, 2, 4), (2, 3, 2), (4, 2, 3), (2, 3, 2, 3), (3, 2, 2, 3), (3, 4, 1, 2)]
 
-# the [TKB]-type example of MATH-DETAILS.md §9 (oracle O18)
+# the [TKB]-type example of the Mathematical notes, "Pure and spurious critical points"
 U_EX = np.diag([1.0, 0.8])
 LAMBDA_EX = np.array([[1.0, 20.0], [20.0, 1.0]])
 
@@ -181,7 +181,8 @@ def test_is_filling():
 
 
 def square_critical_point(U, S, hidden):
-    """Critical point of 1/2||W_2 W_1 - U||^2 (X = I) with W_2 W_1 = U_S U_S^T U (MATH.md §6)."""
+    """Critical point of 1/2||W_2 W_1 - U||^2 (X = I) with W_2 W_1 = U_S U_S^T U (see the Mathematical notes, "Critical
+    points and critical values")."""
     u, s, vt = np.linalg.svd(U)
     W2 = np.zeros((U.shape[0], hidden))
     W1 = np.zeros((hidden, U.shape[1]))
@@ -299,7 +300,7 @@ def test_variety_stationarity_at_a_smooth_point_is_the_tangent_projection():
     B, C = -(np.eye(4) - PU) @ G @ np.linalg.pinv(SV), -U2.T @ G
     curve = (U2 + t * B) @ (SV + t * C)
     assert np.linalg.matrix_rank(curve) == 2
-    assert_allclose(np.sum(G * (curve - A)) / t, -v.projected_norm**2, rtol=1e-5)
+    assert_allclose(np.sum(G * (curve - A)) / t, -(v.projected_norm**2), rtol=1e-5)
 
 
 @pytest.mark.parametrize("dims", [(3, 2, 3), (3, 2, 2, 3), (3, 3, 3)])

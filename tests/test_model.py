@@ -1,4 +1,5 @@
-"""Tests for dlnlib.model: loss, gradient, invariants, initializations, data checks, reduction (MATH.md §1-§4)."""
+"""Tests for dlnlib.model: loss, gradient, invariants, initializations, data checks, reduction (see the Mathematical
+notes, "Notation", "The reduction" and "Invariants of the flow")."""
 
 from __future__ import annotations
 

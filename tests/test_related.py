@@ -90,7 +90,8 @@ def test_rank_one_profile_minima_of_the_tkb_example():
 def test_pure_spurious_table_square_loss():
     rows = pure_spurious_table(np.diag([3.0, 2.0, 1.0]), (3, 2, 3))
     assert len(rows) == 7
-    for r in rows:  # MATH-DETAILS.md §9: |S| = r_max pure, |S| < r_max spurious
+    # See the Mathematical notes, "Pure and spurious critical points": |S| = r_max pure, |S| < r_max spurious
+    for r in rows:
         assert r["pure_spurious"] == ("pure" if r["rank"] == 2 else "spurious")
         assert (r["kind"] == "global_minimum") == (r["S"] == (1, 2))
         if r["rank"] == 2:  # critical on the variety: the projected gradient vanishes

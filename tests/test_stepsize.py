@@ -1,5 +1,6 @@
 """Tests for dlnlib.stepsize: the step-size bound of [NRT] Theorem 2.4 (as quoted in the student report)
-and the report's step-doubling experiment (MATH.md §10; MATH-DETAILS.md §10)."""
+and the report's step-doubling experiment (see the Mathematical notes, "Step sizes for gradient descent"; Chen, Choi and
+Scialanga, Math 273A final project)."""
 
 from __future__ import annotations
 
@@ -142,7 +143,7 @@ def test_report_instance_bound_and_norm_along_gd():
     assert 0 <= b.alpha < 1
     # recorded numbers for this instance (seed 2, scale 0.15)
     assert_allclose([b.eta, b.delta, b.alpha, b.M], [3.8035e-6, 0.7949, 0.4039, 235.67], rtol=2e-4)
-    # corrected M is larger than the garbled one, so its eta is smaller (oracle O15: ratio ~5.8)
+    # corrected M is larger than the garbled one, so its eta is smaller (ratio ~5.8)
     br = step_size_bound(ws, X, Y, m_variant="report")
     assert br.M < b.M and br.eta > b.eta
 

@@ -1,4 +1,5 @@
-"""Tests for dlnlib.theory: GD invariant drift, Lemma 2.4, Proposition 2 (MATH.md §4-§5)."""
+"""Tests for dlnlib.theory: GD invariant drift, Lemma 2.4, Proposition 2 (see the Mathematical notes, "Invariants of the
+flow" and "Rates of convergence")."""
 
 from __future__ import annotations
 
