@@ -471,7 +471,7 @@ def balanced_representative(weights: Sequence) -> list[np.ndarray]:
     return _balanced(as_weights(weights))
 
 
-def _counts_from_theory(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray, sxx, syx) -> tuple[int | None, int | None, str]:
+def _counts_from_theory(ws: list[np.ndarray], X, Y, sxx, syx) -> tuple[int | None, int | None, str]:
     """``(predicted n_-, n_0, source)`` at a critical point where the theory gives them, else ``None``.
 
     * ``N = 2``: ``n_0 = dim C_{r,S}`` (eq. (27) of [CLC]: the tangent space of the critical manifold
@@ -502,7 +502,7 @@ def _counts_from_theory(ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray, sxx,
         return inversion_number(S, d_y) + (d_y - r) * (d[1] - r), n0, "eq. (27) of [CLC] (N = 2)"
     loose = max(1e-8, float(np.sqrt(g_rel)))
     if n >= 2 and all(_numerical_rank(w, loose) == r for w in ws):
-        n_pos, n_neg, n0 = tight_inertia_formula(d, S)
+        _, n_neg, n0 = tight_inertia_formula(d, S)
         return n_neg, n0, "tight-point inertia formula"
     if r == d_y and S == tuple(range(r)) and d[0] >= d_y:
         return 0, n_par - d[0] * d_y, "filling global minimum (Gauss-Newton rank d_x d_y)"
@@ -878,7 +878,8 @@ def classify(
        negative eigenvalues under the tolerance. With ``method="matrix-free"`` (``"auto"``
        beyond about ``P = 8000``, see :func:`inertia`) only the two smallest eigenvalues are
        computed, by Lanczos on Hessian-vector products: a Ritz value below ``-tol`` proves
-       ``n_- > 0``; its absence is the converged Lanczos estimate of ``λ_min >= -tol``. Default ``tol = max(t_machine, sqrt(g_rel) * s)`` where
+       ``n_- > 0``; its absence is the converged Lanczos estimate of ``λ_min >= -tol``.
+       Default ``tol = max(t_machine, sqrt(g_rel) * s)`` where
        ``t_machine`` is the default of :func:`inertia` and ``s = max(max|λ|, h)`` its scale: at a
        distance ``δ`` from the critical set the zero eigenvalues move by ``O(δ)`` and
        ``δ = O(g_rel κ)``, so the ``sqrt`` term covers condition numbers ``κ`` up to

@@ -41,13 +41,14 @@ import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from ._validation import as_rng, check_positive, dims_of
-from .model import _check_problem, _products, _residual_moment, _unflat
+from .model import _check_dims, _check_problem, _products, _residual_moment, _unflat
 
 __all__ = [
     "ExtremeEigenvalues",
     "HessianOperator",
     "extreme_eigenvalues",
     "hessian_operator",
+    "spread_reduced_data",
 ]
 
 
@@ -304,3 +305,43 @@ def extreme_eigenvalues(
         n_params=n,
         vectors=vecs,
     )
+
+
+def spread_reduced_data(dims, *, rng, low: float = 1.0, high: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """A reduced problem ``X = I``, ``Y = [diag(s) 0]`` with singular values spread evenly in ``[low, high]``.
+
+    ``s_i = high - (high - low) (i + u_i) / d_y`` with ``u_i`` uniform in ``[0, 1)``: distinct, decreasing
+    and generic (Assumptions 1-4 of [CLC] hold almost surely), and bounded away from zero, so that
+    the Hessian at the critical points is well conditioned apart from its zero eigenvalues. The
+    wide-network examples (chapter 5, ``benchmarks/bench_hessian.py``) use it: the reduced problem
+    is the general one up to the change of coordinates of the reduction (see the Mathematical notes,
+    reduction), which preserves critical points and Hessian inertia.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)`` with ``d_0 >= d_N``.
+    rng : numpy.random.Generator or int
+        Keyword-only. Source of the jitter ``u``.
+    low, high : float, optional
+        Keyword-only. ``0 < low < high``.
+
+    Returns
+    -------
+    X : ndarray of shape (d_0, d_0)
+        The identity.
+    Y : ndarray of shape (d_N, d_0)
+        ``[diag(s) 0]``.
+    """
+    d = _check_dims(dims)
+    low, high = check_positive(low, "low"), check_positive(high, "high")
+    if not low < high:
+        raise ValueError(f"low must be below high, got low={low!r}, high={high!r}")
+    d_x, d_y = d[0], d[-1]
+    if d_x < d_y:
+        raise ValueError(f"Assumption 1 of [CLC] needs d_0 >= d_N, got dims {d}")
+    u = as_rng(rng).random(d_y)
+    s = high - (high - low) * (np.arange(d_y) + u) / d_y
+    Y = np.zeros((d_y, d_x))
+    Y[np.arange(d_y), np.arange(d_y)] = s
+    return np.eye(d_x), Y
