@@ -49,7 +49,7 @@ from .model import (
     _residual_moment,
     _unflat,
 )
-from .spectrum import ExtremeEigenvalues, HessianOperator, _extreme
+from .spectrum import ExtremeEigenvalues, HessianOperator, _extreme, _negative_eigenpairs
 
 __all__ = [
     "Classification",
@@ -177,31 +177,14 @@ def _as_direction(v, ws: list[np.ndarray]) -> list[np.ndarray]:
     return vs
 
 
-def _hvp(ws: list[np.ndarray], vs: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
-    """Directional derivative of ``G_i = W_{N:i+1}^T E W_{i-1:1}^T`` along ``V`` (forward mode)."""
-    n = len(ws)
-    prod = _products(ws)
-    dpre = [np.zeros_like(prod.pre[0])]  # d W_{i:1}
-    for k in range(n):
-        dpre.append(ws[k] @ dpre[-1] + vs[k] @ prod.pre[k])
-    dsuf = [np.zeros_like(prod.suf[n])]  # d W_{N:i+1}, built from i = N down to 0
-    for k in range(n - 1, -1, -1):
-        dsuf.append(dsuf[-1] @ ws[k] + prod.suf[k + 1] @ vs[k])
-    dsuf = dsuf[::-1]
-    e = _residual_moment(prod, sxx, syx)
-    de = dpre[-1] @ sxx
-    return [
-        dsuf[i].T @ e @ prod.pre[i - 1].T + prod.suf[i].T @ de @ prod.pre[i - 1].T + prod.suf[i].T @ e @ dpre[i - 1].T
-        for i in range(1, n + 1)
-    ]
-
-
 def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.ndarray]:
     """Hessian-vector product ``∇²L(W) v`` without forming the Hessian (Prop. 3 of [CLC]; MATH.md §7).
 
     Computed in closed form as the directional derivative of the gradient
     ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T`` (MATH.md §2) along ``v``, with
-    forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix.
+    forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix (the
+    computation of :class:`dlnlib.spectrum.HessianOperator`; for many products at the same point
+    build the operator once with :func:`dlnlib.spectrum.hessian_operator`).
 
     Parameters
     ----------
@@ -222,8 +205,8 @@ def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.n
     ws, X, Y = _check_problem(weights, X, Y)
     flat_in = isinstance(v, np.ndarray) or not isinstance(v, Sequence)
     vs = _as_direction(v, ws)
-    out = _hvp(ws, vs, X @ X.T, Y @ X.T)
-    return np.concatenate([o.ravel() for o in out]) if flat_in else out
+    flat = HessianOperator(ws, X @ X.T, Y @ X.T)._apply(np.concatenate([a.ravel() for a in vs])[None, :])[0]
+    return flat if flat_in else [w.copy() for w in _unflat(flat, dims_of(ws))]
 
 
 def _batched_gradient(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
@@ -529,15 +512,24 @@ def _matfree_inertia(
         k = 6 if pred_neg is None else max(6, min(pred_neg + 2, 64))
     k = min(check_positive(k, "k", integer=True), n_par)
     op = HessianOperator(ws, sxx, syx)
-    vals, vecs, res, scale = _extreme(op, k, "smallest", 1e-10, None, as_rng(rng), None)
     h_scale = _hessian_scale(ws, sxx, syx)
-    top = max(scale, h_scale)
-    if tol is None:
-        t = max(1e3 * n_par * np.finfo(float).eps * top, np.sqrt(g_rel) * top)
-    else:
-        t = float(tol)
-        if not (np.isfinite(t) and t >= 0):
+    if tol is not None:
+        t_user = float(tol)
+        if not (np.isfinite(t_user) and t_user >= 0):
             raise ValueError(f"tol must be a finite nonnegative number, got {tol!r}")
+
+    def tol_of(scale: float) -> float:
+        if tol is not None:
+            return t_user
+        top = max(scale, h_scale)
+        return max(1e3 * n_par * np.finfo(float).eps * top, np.sqrt(g_rel) * top)
+
+    if n_par <= 3:
+        vals, vecs, res, scale = _extreme(op, n_par, "smallest", 1e-10, None, as_rng(rng), None)
+        t = tol_of(scale)
+        exact_all = True
+    else:
+        vals, vecs, res, scale, t, exact_all = _negative_eigenpairs(op, tol_of, max(k - 1, 1), 1e-10, as_rng(rng))
     spec = ExtremeEigenvalues(
         values=vals,
         residuals=res,
@@ -550,7 +542,7 @@ def _matfree_inertia(
         vectors=vecs,
     )
     n_neg = int(np.sum(vals < -t))
-    exact = bool(n_neg < vals.size or vals.size == n_par)
+    exact = bool(exact_all and (n_neg < vals.size or vals.size == n_par))
     a = np.abs(vals)
     small, big = a[a <= t], a[a > t]
     gap = float(np.min(big)) / float(np.max(small)) if small.size and big.size and np.max(small) > 0 else np.inf

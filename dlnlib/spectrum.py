@@ -225,6 +225,66 @@ def _extreme(op: HessianOperator, k: int, which: str, rtol: float, maxiter: int,
     return vals, vecs, res, scale
 
 
+def _negative_eigenpairs(op: HessianOperator, tol_of, k_max: int, rtol: float, g: np.random.Generator):
+    """Negative eigenpairs with multiplicity by Lanczos with deflation, and the first value ``>= -tol`` after them.
+
+    Lanczos from one start vector sees one copy of a multiple eigenvalue (in exact arithmetic), so
+    it may skip copies. Each round asks ARPACK for the ``<= 3`` smallest eigenvalues of
+    ``H + c V V^T`` (``V`` the eigenvectors found so far, ``c = 2σ``: their eigenvalues move above
+    the spectrum) and keeps those below ``-tol``; it stops when a round's smallest value is ``>= -tol``
+    (the count is then exact up to Lanczos convergence: ``exact=True``) or when ``k_max`` negative
+    eigenvalues are found (``exact=False``: a lower bound). Returns
+    ``(values, vectors, residuals, scale, tol, exact)``, values ascending.
+    """
+    n = op.shape[0]
+    top = _largest(op, g.standard_normal(n), 1e-3, None)
+    shift = top if top > 0 else 1.0
+    t = tol_of(shift)
+    c = 2.0 * shift
+    neg_v = np.zeros((n, 0))
+    neg_l: list[float] = []
+    rest_l, rest_v, exact = np.zeros(0), np.zeros((n, 0)), False
+    while True:
+        kr = min(3, k_max + 1 - len(neg_l), n - neg_v.shape[1] - 2)
+        if kr < 1:
+            break
+
+        def mv(v, vv=neg_v):
+            v = np.asarray(v, dtype=float).reshape(-1)
+            return shift * v - (op @ v + c * (vv @ (vv.T @ v)))
+
+        mu, vecs = _eigsh(
+            LinearOperator(op.shape, matvec=mv, dtype=float), kr, "LA", rtol, None, g.standard_normal(n), None
+        )
+        vals = shift - np.asarray(mu)
+        order = np.argsort(vals)
+        vals, vecs = vals[order], np.asarray(vecs)[:, order]
+        is_neg = vals < -t
+        if is_neg.any():
+            new = vecs[:, is_neg]
+            new -= neg_v @ (neg_v.T @ new)
+            q, _ = np.linalg.qr(new)
+            neg_v = np.concatenate([neg_v, q], axis=1)
+            neg_l.extend(vals[is_neg].tolist())
+        if not is_neg[0] if vals.size else True:
+            rest_l, rest_v, exact = vals[~is_neg], vecs[:, ~is_neg], True
+            break
+        if len(neg_l) >= k_max:
+            break
+    vals = np.concatenate([np.array(neg_l), rest_l])
+    vecs = np.concatenate([neg_v, rest_v], axis=1)
+    if neg_v.shape[1]:  # Rayleigh-Ritz on the negative block (orthonormalized above)
+        hv = op.matmat(neg_v)
+        small, rot = np.linalg.eigh(0.5 * (neg_v.T @ hv + hv.T @ neg_v))
+        vecs[:, : neg_v.shape[1]] = neg_v @ rot
+        vals[: neg_v.shape[1]] = small
+    order = np.argsort(vals)
+    vals, vecs = vals[order], vecs[:, order]
+    res = np.linalg.norm(op.matmat(vecs) - vecs * vals[None, :], axis=0) if vals.size else np.zeros(0)
+    scale = max(shift, float(np.max(np.abs(vals))) if vals.size else 0.0)
+    return vals, vecs, res, scale, t, exact
+
+
 def extreme_eigenvalues(
     weights: Sequence,
     X,
