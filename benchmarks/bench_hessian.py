@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import best_time, write_results
+from _common import RESULTS_DIR, best_time, write_results
 
 from dlnlib.hessian import hessian, hessian_fd, hessian_vector_product
 from dlnlib.landscape import balanced_critical_point
@@ -229,6 +229,14 @@ if limit is not None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 import numpy as np
 sys.path.insert(0, {root!r})
+
+
+def peak_rss():
+    # VmHWM of this process image (ru_maxrss would include the parent's peak inherited through fork + exec)
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+
+
 from dlnlib.hessian import classification
 from dlnlib.landscape import balanced_critical_point
 from dlnlib.spectrum import spread_reduced_data
@@ -240,7 +248,7 @@ c = classification(ws, X, Y)
 t = time.perf_counter() - t0
 print(json.dumps({{"kind": c.kind, "t_classify": t, "n_products": c.inertia.spectrum.n_products,
     "smallest": c.inertia.eigenvalues.tolist(), "tol": c.inertia.tol, "method": c.inertia.method,
-    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+    "peak_rss_bytes": peak_rss()}}))
 """
 
 
@@ -272,8 +280,24 @@ def _wide_rows() -> list[dict]:
     return rows
 
 
-def run_matfree() -> None:
-    print(f"Matrix-free Hessian benchmark ({os.cpu_count()} CPUs)")
+def run_matfree(parts: tuple[str, ...] = ("hvp", "eig", "wide")) -> None:
+    """Run the matrix-free parts; a subset updates those fields of an existing results file."""
+    print(f"Matrix-free Hessian benchmark ({os.cpu_count()} CPUs), parts {', '.join(parts)}")
+    path = RESULTS_DIR / "hessian_matfree.json"
+    if set(parts) != {"hvp", "eig", "wide"} and path.exists():
+        out = {
+            k: v
+            for k, v in json.loads(path.read_text()).items()
+            if k not in ("numpy", "python", "machine", "cpu_count")
+        }
+        if "hvp" in parts:
+            out["hvp"] = _hvp_rows()
+        if "eig" in parts:
+            out["smallest_eigenvalues"] = _eig_row()
+        if "wide" in parts:
+            out["classify_wide"] = _wide_rows()
+        write_results("hessian_matfree", out)
+        return
     out = {
         "description": (
             "matrix-free second-order analysis (dlnlib.spectrum): one Hessian-vector product vs one gradient "
@@ -291,11 +315,13 @@ def run_matfree() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("dense", "matfree", "all"), default="dense")
+    parser.add_argument("--part", choices=("dense", "matfree", "all", "hvp", "eig", "wide"), default="dense")
     part = parser.parse_args().part
     if part in ("matfree", "all"):
         run_matfree()
-    if part == "matfree":
+    if part in ("hvp", "eig", "wide"):
+        run_matfree((part,))
+    if part != "dense" and part != "all":
         return
     print(f"Hessian benchmark: depth {DEPTH}, equal widths, m = {SAMPLES} samples, {os.cpu_count()} CPUs")
     print(f"(finite differences skipped above P = {FD_MAX_P}: 2P gradient evaluations become too slow)")

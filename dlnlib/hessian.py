@@ -521,7 +521,7 @@ def _matfree_inertia(
     def tol_of(scale: float) -> float:
         if tol is not None:
             return t_user
-        top = max(scale, h_scale)
+        top = scale if scale > 0 else h_scale  # h (Frobenius products) is pessimistic for wide layers
         return max(1e3 * n_par * np.finfo(float).eps * top, np.sqrt(g_rel) * top)
 
     if n_par <= 3:
@@ -599,7 +599,7 @@ def inertia(
     method : {"auto", "dense", "matrix-free"}, optional
         Keyword-only. ``"dense"``: all ``P`` eigenvalues of the assembled Hessian (``eigvalsh``,
         ``16 P^2`` bytes, refused with :class:`dlnlib.memory.DenseMemoryError` above the budget).
-        ``"matrix-free"``: the ``k`` smallest eigenvalues by Lanczos on Hessian-vector products
+        ``"matrix-free"``: the smallest eigenvalues by Lanczos on Hessian-vector products
         (:mod:`dlnlib.spectrum`); ``n_-`` is exact when fewer than ``k`` of them are below
         ``-tol`` (the next computed one certifies the count) and a lower bound otherwise
         (:attr:`Inertia.n_neg_exact`); ``n_0`` comes from the dimension formulas where the theory
@@ -608,8 +608,11 @@ def inertia(
         ``min(1 GiB, budget / 2)`` (:func:`dlnlib.memory.prefer_dense`, about ``P <= 8000``), else
         matrix-free.
     k : int or None, optional
-        Keyword-only. Matrix-free: number of smallest eigenvalues (default: the theory's predicted
-        ``n_- + 2`` when it has one, between 6 and 64; else 6).
+        Keyword-only. Matrix-free: at most ``k - 1`` negative eigenvalues are resolved (one Lanczos
+        run each, deflating those found, so that multiple eigenvalues are counted with their
+        multiplicity), then one more run certifies that nothing below ``-tol`` is left; with ``k - 1``
+        negative eigenvalues found ``n_-`` is only a lower bound. Default: the theory's predicted
+        ``n_- + 2`` when it has one, between 6 and 64; else 6.
     balance : bool, optional
         Keyword-only. Compute the eigenvalues at :func:`balanced_representative` ``(weights)``
         (same inertia by Sylvester's law; better conditioned when the factors are badly balanced).

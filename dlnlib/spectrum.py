@@ -229,7 +229,8 @@ def _negative_eigenpairs(op: HessianOperator, tol_of, k_max: int, rtol: float, g
     """Negative eigenpairs with multiplicity by Lanczos with deflation, and the first value ``>= -tol`` after them.
 
     Lanczos from one start vector sees one copy of a multiple eigenvalue (in exact arithmetic), so
-    it may skip copies. Each round asks ARPACK for the ``<= 3`` smallest eigenvalues of
+    it may skip copies. Each round asks ARPACK for the smallest eigenvalue (one at a time: asking for
+    more makes ARPACK converge copies inside the zero cluster, measured several times slower) of
     ``H + c V V^T`` (``V`` the eigenvectors found so far, ``c = 2σ``: their eigenvalues move above
     the spectrum) and keeps those below ``-tol``; it stops when a round's smallest value is ``>= -tol``
     (the count is then exact up to Lanczos convergence: ``exact=True``) or when ``k_max`` negative
@@ -245,7 +246,7 @@ def _negative_eigenpairs(op: HessianOperator, tol_of, k_max: int, rtol: float, g
     neg_l: list[float] = []
     rest_l, rest_v, exact = np.zeros(0), np.zeros((n, 0)), False
     while True:
-        kr = min(3, k_max + 1 - len(neg_l), n - neg_v.shape[1] - 2)
+        kr = min(1, n - neg_v.shape[1] - 2)
         if kr < 1:
             break
 
