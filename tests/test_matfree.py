@@ -26,6 +26,7 @@ from dlnlib.hessian import (
     inertia,
 )
 from dlnlib.landscape import balanced_critical_point, random_critical_points
+from dlnlib.losses import SquareLoss, composite_hessian
 from dlnlib.model import end_to_end, loss, random_weights
 from dlnlib.spectrum import extreme_eigenvalues, hessian_operator, spread_reduced_data
 
@@ -244,6 +245,8 @@ def test_memory_guards_refuse_with_a_clear_message(monkeypatch):
         ("tangent_dimension", lambda: tangent_dimension(ws, X, Y), "critical_manifold_dimension"),
         ("project_to_critical_set", lambda: project_to_critical_set(ws, X, Y), "matrix-free"),
     ]
+    with pytest.raises(memory.DenseMemoryError, match=f"composite_hessian at P = {p} parameters"):
+        composite_hessian(ws, SquareLoss(np.zeros((dims[-1], dims[0]))))
     for what, call, alternative in calls:
         with pytest.raises(memory.DenseMemoryError) as err:
             call()
