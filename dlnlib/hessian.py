@@ -16,6 +16,13 @@ block by block from Kronecker products of small matrices that depend on the data
 * residual block ``(j, i)``, ``i < j``: ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}`` with
   ``M = W_{i-1:1} X R^T W_{N:j+1}`` and ``B = W_{j-1:i+1}``; ``H_{ij} = H_{ji}^T``.
 
+Wide networks. :func:`hessian`, :func:`hessian_fd` and ``inertia(method="dense")`` hold ``P x P``
+matrices and refuse, with :class:`dlnlib.memory.DenseMemoryError`, what does not fit the memory
+budget. :func:`inertia` and :func:`classify` default to ``method="auto"``: dense while it fits
+comfortably (:func:`dlnlib.memory.prefer_dense`), else matrix-free (Lanczos on Hessian-vector
+products, :mod:`dlnlib.spectrum`), which handles ``P = 10^5 - 10^6``. Their Hessian cross-checks
+run at :func:`balanced_representative` (same inertia by Sylvester's law).
+
 References
 ----------
 [CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric Approach of Gradient Descent Algorithms in
