@@ -284,12 +284,9 @@ def run_matfree(parts: tuple[str, ...] = ("hvp", "eig", "wide")) -> None:
     """Run the matrix-free parts; a subset updates those fields of an existing results file."""
     print(f"Matrix-free Hessian benchmark ({os.cpu_count()} CPUs), parts {', '.join(parts)}")
     path = RESULTS_DIR / "hessian_matfree.json"
-    if set(parts) != {"hvp", "eig", "wide"} and path.exists():
-        out = {
-            k: v
-            for k, v in json.loads(path.read_text()).items()
-            if k not in ("numpy", "python", "machine", "cpu_count")
-        }
+    if set(parts) != {"hvp", "eig", "wide"}:
+        old = json.loads(path.read_text()) if path.exists() else {}
+        out = {k: v for k, v in old.items() if k not in ("numpy", "python", "machine", "cpu_count")}
         if "hvp" in parts:
             out["hvp"] = _hvp_rows()
         if "eig" in parts:
