@@ -284,6 +284,14 @@ def _wide_rows(cases=WIDE_CASES) -> list[dict]:
     return rows
 
 
+_MATFREE_DESCRIPTION = (
+    "matrix-free second-order analysis (dlnlib.spectrum): one Hessian-vector product vs one gradient "
+    "(best of 5-20 calls), the 5 smallest eigenvalues by Lanczos (extreme_eigenvalues) and LOBPCG vs "
+    "dense eigvalsh (one run each), classify at P = 180,000 (3 GiB address-space limit) and P = 10^6 in a "
+    "child process (time of classification() inside the child, peak RSS of the child); seconds"
+)
+
+
 def run_matfree(parts: tuple[str, ...] = ("hvp", "eig", "wide")) -> None:
     """Run the matrix-free parts; a subset updates those fields of an existing results file."""
     print(f"Matrix-free Hessian benchmark ({os.cpu_count()} CPUs), parts {', '.join(parts)}")
@@ -304,12 +312,7 @@ def run_matfree(parts: tuple[str, ...] = ("hvp", "eig", "wide")) -> None:
         write_results("hessian_matfree", out)
         return
     out = {
-        "description": (
-            "matrix-free second-order analysis (dlnlib.spectrum): one Hessian-vector product vs one gradient "
-            "(best of 5-20 calls), the 5 smallest eigenvalues by Lanczos (extreme_eigenvalues) and LOBPCG vs "
-            "dense eigvalsh (one run each), classify at P = 180,000 (3 GiB address-space limit) and P = 10^6 in a "
-            "child process (time of classification() inside the child, peak RSS of the child); seconds"
-        ),
+        "description": _MATFREE_DESCRIPTION,
         "seed": SEED,
         "hvp": _hvp_rows(),
         "smallest_eigenvalues": _eig_row(),
