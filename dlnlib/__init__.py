@@ -59,6 +59,7 @@ from .geometry import (
 from .hessian import (
     Classification,
     Inertia,
+    balanced_representative,
     classification,
     classify,
     hessian,
@@ -126,6 +127,7 @@ from .manifolds import (
     stable_convergence,
     stable_manifold_points,
 )
+from .memory import DenseMemoryError, dense_bytes, memory_budget
 from .model import (
     DataSummary,
     RankReduction,
@@ -175,6 +177,13 @@ from .relu import (
     relu_gradient_descent,
     relu_loss,
 )
+from .spectrum import (
+    ExtremeEigenvalues,
+    HessianOperator,
+    extreme_eigenvalues,
+    hessian_operator,
+    spread_reduced_data,
+)
 from .stepsize import (
     DoublingResult,
     StepSizeBound,
@@ -218,6 +227,7 @@ __all__ = [
     "DataSquareLoss",
     "DataSummary",
     "DecayRates",
+    "DenseMemoryError",
     "DescentResult",
     "DivergenceSample",
     "DoublingResult",
@@ -225,8 +235,10 @@ __all__ = [
     "EscapeFit",
     "EscapeTimes",
     "ExpandingDirections",
+    "ExtremeEigenvalues",
     "FlowNormBound",
     "HeavyBall",
+    "HessianOperator",
     "HuberLoss",
     "Inertia",
     "InertiaRow",
@@ -263,6 +275,7 @@ __all__ = [
     "WeightedLogCoshLoss",
     "balance_rates",
     "balanced_critical_point",
+    "balanced_representative",
     "balanced_weights",
     "balancedness",
     "bounds_or_nan",
@@ -284,6 +297,7 @@ __all__ = [
     "critical_values",
     "critical_values_of_draw",
     "decay_rates",
+    "dense_bytes",
     "descent_end_to_end_norms",
     "distance_to_critical_set",
     "distance_to_stratum",
@@ -293,6 +307,7 @@ __all__ = [
     "executor_for",
     "expanding_directions",
     "exponential_bound_excess",
+    "extreme_eigenvalues",
     "first_diverging_step",
     "first_diverging_steps",
     "fit_exponential_rate",
@@ -310,6 +325,7 @@ __all__ = [
     "gradient_flow_batch",
     "hessian",
     "hessian_fd",
+    "hessian_operator",
     "hessian_vector_product",
     "identify_index_set",
     "inertia",
@@ -331,6 +347,7 @@ __all__ = [
     "make_data",
     "manifold_portrait",
     "markdown_table",
+    "memory_budget",
     "middle_rank",
     "neuron_balances",
     "next_lower_value",
@@ -367,6 +384,7 @@ __all__ = [
     "scalar_flow_limit",
     "second_variation",
     "shooting_fraction",
+    "spread_reduced_data",
     "stable_convergence",
     "stable_manifold_points",
     "stable_unstable_dimensions",

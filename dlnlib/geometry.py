@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import memory
 from ._validation import as_rng, check_positive, dims_of
 from .critical import inversion_number
 from .hessian import _assemble, _grad_batch, _hessian_scale, _inertia_from_eigs
@@ -272,6 +273,22 @@ def _setup(weights, X, Y):
     return ws, dims_of(ws), X @ X.T, Y @ X.T
 
 
+_JACOBIAN_COPIES = 7.0  # per point: perturbed weights and gradients (2P x P each), difference, SVD factors
+
+
+def _guard_jacobians(what: str, n_par: int, n_points: int) -> None:
+    """Refuse finite-difference Jacobians of ``n_points`` points that cannot fit (see :mod:`dlnlib.memory`)."""
+    memory.check_dense_memory(
+        what,
+        n_par,
+        nbytes=memory.dense_bytes(n_par, copies=_JACOBIAN_COPIES * n_points),
+        alternative=(
+            "critical_manifold_dimension (eq. (27), N = 2) or dlnlib.hessian.inertia(..., method='matrix-free') "
+            "(kernel dimension where the theory gives it)"
+        ),
+    )
+
+
 def _fd_step(y: np.ndarray) -> float:
     return 1e-5 * (1.0 + float(np.max(np.abs(y))))
 
@@ -333,6 +350,7 @@ def project_to_critical_set(
     y0 = _flat(ws)
     p = y0.size
     h = _fd_step(y0)
+    _guard_jacobians("project_to_critical_set", p, 1)
     if dimension is None:
         sv = np.linalg.svd(_fd_jacobian(y0[None], dims, sxx, syx, h)[0], compute_uv=False)
         codim = _jacobian_rank(sv)
@@ -475,6 +493,7 @@ def tangent_dimension(
     if rel0 > 1e-8:
         raise ValueError(f"tangent_dimension needs a critical point; relative gradient {rel0:.2e} > 1e-8")
     n = p + 10 if n_samples is None else check_positive(n_samples, "n_samples", integer=True)
+    _guard_jacobians("tangent_dimension", p, n)
     tol = float(np.sqrt(eps)) if tol is None else check_positive(tol, "tol")
     h = _fd_step(y0)
     sv0 = np.linalg.svd(_fd_jacobian(y0[None], dims, sxx, syx, h)[0], compute_uv=False)
@@ -558,6 +577,12 @@ def stable_unstable_dimensions(weights: Sequence, X, Y, *, tol: float | None = N
         Dimensions, eigenvalues and eigenvectors.
     """
     ws, _, sxx, syx = _setup(weights, X, Y)
+    memory.check_dense_memory(
+        "stable_unstable_dimensions",
+        sum(w.size for w in ws),
+        nbytes=memory.dense_bytes(sum(w.size for w in ws), "eigh"),
+        alternative="dlnlib.hessian.inertia(..., method='matrix-free') for the counts",
+    )
     h = _assemble(ws, sxx, syx)
     # the counts from eigvalsh, exactly as inertia() computes them; eigh only for the eigenvectors
     inert = _inertia_from_eigs(np.linalg.eigvalsh(h), tol, _hessian_scale(ws, sxx, syx))

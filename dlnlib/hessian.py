@@ -16,6 +16,13 @@ block by block from Kronecker products of small matrices that depend on the data
 * residual block ``(j, i)``, ``i < j``: ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}`` with
   ``M = W_{i-1:1} X R^T W_{N:j+1}`` and ``B = W_{j-1:i+1}``; ``H_{ij} = H_{ji}^T``.
 
+Wide networks. :func:`hessian`, :func:`hessian_fd` and ``inertia(method="dense")`` hold ``P x P``
+matrices and refuse, with :class:`dlnlib.memory.DenseMemoryError`, what does not fit the memory
+budget. :func:`inertia` and :func:`classify` default to ``method="auto"``: dense while it fits
+comfortably (:func:`dlnlib.memory.prefer_dense`), else matrix-free (Lanczos on Hessian-vector
+products, :mod:`dlnlib.spectrum`), which handles ``P = 10^5 - 10^6``. Their Hessian cross-checks
+run at :func:`balanced_representative` (same inertia by Sylvester's law).
+
 References
 ----------
 [CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric Approach of Gradient Descent Algorithms in
@@ -31,7 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_finite_array, as_weights, check_positive, dims_of
+from . import memory
+from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
 from .critical import _reduced_product, identify_index_set, inversion_number
 from .model import (
     _chain,
@@ -48,10 +56,12 @@ from .model import (
     _residual_moment,
     _unflat,
 )
+from .spectrum import ExtremeEigenvalues, HessianOperator, _extreme, _negative_eigenpairs
 
 __all__ = [
     "Classification",
     "Inertia",
+    "balanced_representative",
     "classification",
     "classify",
     "hessian",
@@ -147,7 +157,20 @@ def hessian(weights: Sequence, X, Y) -> np.ndarray:
     ``benchmarks/bench_hessian.py``).
     """
     ws, X, Y = _check_problem(weights, X, Y)
+    _guard(ws, "hessian")
     return _assemble(ws, X @ X.T, Y @ X.T)
+
+
+_MATFREE_HINT = {
+    "hessian": "hessian_vector_product or dlnlib.spectrum.hessian_operator (matrix-free products)",
+    "hessian_fd": "hessian_vector_product or dlnlib.spectrum.hessian_operator (matrix-free products)",
+    "inertia": "inertia(..., method='matrix-free') or dlnlib.spectrum.extreme_eigenvalues",
+}
+
+
+def _guard(ws: list[np.ndarray], what: str) -> None:
+    """Refuse a dense path whose memory estimate exceeds :func:`dlnlib.memory.memory_budget`."""
+    memory.check_dense_memory(what, sum(w.size for w in ws), alternative=_MATFREE_HINT[what])
 
 
 def _as_direction(v, ws: list[np.ndarray]) -> list[np.ndarray]:
@@ -163,31 +186,14 @@ def _as_direction(v, ws: list[np.ndarray]) -> list[np.ndarray]:
     return vs
 
 
-def _hvp(ws: list[np.ndarray], vs: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
-    """Directional derivative of ``G_i = W_{N:i+1}^T E W_{i-1:1}^T`` along ``V`` (forward mode)."""
-    n = len(ws)
-    prod = _products(ws)
-    dpre = [np.zeros_like(prod.pre[0])]  # d W_{i:1}
-    for k in range(n):
-        dpre.append(ws[k] @ dpre[-1] + vs[k] @ prod.pre[k])
-    dsuf = [np.zeros_like(prod.suf[n])]  # d W_{N:i+1}, built from i = N down to 0
-    for k in range(n - 1, -1, -1):
-        dsuf.append(dsuf[-1] @ ws[k] + prod.suf[k + 1] @ vs[k])
-    dsuf = dsuf[::-1]
-    e = _residual_moment(prod, sxx, syx)
-    de = dpre[-1] @ sxx
-    return [
-        dsuf[i].T @ e @ prod.pre[i - 1].T + prod.suf[i].T @ de @ prod.pre[i - 1].T + prod.suf[i].T @ e @ dpre[i - 1].T
-        for i in range(1, n + 1)
-    ]
-
-
 def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.ndarray]:
     """Hessian-vector product ``∇²L(W) v`` without forming the Hessian (Prop. 3 of [CLC]; MATH.md §7).
 
     Computed in closed form as the directional derivative of the gradient
     ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T`` (MATH.md §2) along ``v``, with
-    forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix.
+    forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix (the
+    computation of :class:`dlnlib.spectrum.HessianOperator`; for many products at the same point
+    build the operator once with :func:`dlnlib.spectrum.hessian_operator`).
 
     Parameters
     ----------
@@ -208,8 +214,8 @@ def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.n
     ws, X, Y = _check_problem(weights, X, Y)
     flat_in = isinstance(v, np.ndarray) or not isinstance(v, Sequence)
     vs = _as_direction(v, ws)
-    out = _hvp(ws, vs, X @ X.T, Y @ X.T)
-    return np.concatenate([o.ravel() for o in out]) if flat_in else out
+    flat = HessianOperator(ws, X @ X.T, Y @ X.T)._apply(np.concatenate([a.ravel() for a in vs])[None, :])[0]
+    return flat if flat_in else [w.copy() for w in _unflat(flat, dims_of(ws))]
 
 
 def _batched_gradient(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> list[np.ndarray]:
@@ -248,10 +254,13 @@ def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) 
     ------
     ValueError
         Invalid weights, data or parameters.
+    dlnlib.memory.DenseMemoryError
+        When the ``P x P`` result does not fit in the memory budget.
     """
     ws, X, Y = _check_problem(weights, X, Y)
     eps = check_positive(eps, "eps")
     chunk = check_positive(chunk, "chunk", integer=True)
+    _guard(ws, "hessian_fd")
     sxx, syx = X @ X.T, Y @ X.T
     dims = dims_of(ws)
     flat = _flat(ws)
@@ -276,31 +285,49 @@ class Inertia:
 
     Attributes
     ----------
-    n_pos : int
-        Number of positive eigenvalues.
+    n_pos : int or None
+        Number of positive eigenvalues (``None``: unknown, matrix-free without a formula for ``n_0``).
     n_neg : int
-        Number of negative eigenvalues.
-    n_zero : int
-        Number of zero eigenvalues; ``n_pos + n_neg + n_zero = P``.
+        Number of negative eigenvalues (a lower bound when ``n_neg_exact`` is False).
+    n_zero : int or None
+        Number of zero eigenvalues; ``n_pos + n_neg + n_zero = P``. Matrix-free: from the dimension
+        formulas where the theory gives them (see :func:`inertia`), else ``None``.
     tol : float
         Eigenvalues with ``|λ| <= tol`` count as zero.
     gap : float
-        ``min{|λ| : |λ| > tol} / max{|λ| : |λ| <= tol}`` (``inf`` if either set is empty):
-        how cleanly the zero eigenvalues separate from the rest; trust the counts when it is large
-        (at points critical to machine precision it is typically ``> 1e8``).
-    eigenvalues : ndarray of shape (P,)
-        All eigenvalues, ascending.
+        ``min{|λ| : |λ| > tol} / max{|λ| : |λ| <= tol}`` over the computed eigenvalues (``inf`` if
+        either set is empty): how cleanly the zero eigenvalues separate from the rest; trust the
+        counts when it is large (at points critical to machine precision it is typically ``> 1e8``).
+    eigenvalues : ndarray
+        The computed eigenvalues, ascending: all ``P`` (dense) or the ``k`` smallest (matrix-free).
+    method : str
+        ``"dense"`` or ``"matrix-free"``.
+    n_neg_exact : bool
+        Whether ``n_neg`` is the count (dense: always; matrix-free: when fewer than ``k`` computed
+        eigenvalues are below ``-tol``, the next one certifying the count) or only a lower bound.
+    zero_source : str
+        Where ``n_zero`` comes from: ``"eigenvalues"`` (dense), a formula, or ``"unknown"``.
+    spectrum : ExtremeEigenvalues or None
+        Matrix-free: the Lanczos result (residual norms, convergence, number of products).
+    balanced : bool
+        Whether the eigenvalues are those of a balanced representative of the orbit
+        (:func:`balanced_representative`; the inertia is the same by Sylvester's law).
     """
 
-    n_pos: int
+    n_pos: int | None
     n_neg: int
-    n_zero: int
+    n_zero: int | None
     tol: float = field(repr=False)
     gap: float
     eigenvalues: np.ndarray = field(repr=False)
+    method: str = "dense"
+    n_neg_exact: bool = True
+    zero_source: str = field(default="eigenvalues", repr=False)
+    spectrum: ExtremeEigenvalues | None = field(default=None, repr=False)
+    balanced: bool = field(default=False, repr=False)
 
-    def as_tuple(self) -> tuple[int, int, int]:
-        """The counts as a tuple ``(n_pos, n_neg, n_zero)``."""
+    def as_tuple(self) -> tuple[int | None, int, int | None]:
+        """The counts as a tuple ``(n_pos, n_neg, n_zero)`` (``None`` for unknown counts)."""
         return (self.n_pos, self.n_neg, self.n_zero)
 
 
@@ -353,7 +380,209 @@ def _inertia_from_eigs(eigs: np.ndarray, tol: float | None, scale: float) -> Ine
     )
 
 
-def inertia(weights: Sequence, X, Y, *, tol: float | None = None) -> Inertia:
+_METHODS = ("auto", "dense", "matrix-free")
+
+
+def _resolve_method(method: str, n_par: int) -> str:
+    """``"auto"`` -> dense while :func:`dlnlib.memory.prefer_dense` says it fits comfortably."""
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if method == "auto":
+        return "dense" if memory.prefer_dense(n_par, "inertia") else "matrix-free"
+    return method
+
+
+def _balance_step(upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """One congruence ``W_{i+1} G^{-1}``, ``G W_i`` equalizing ``W_{i+1}^T W_{i+1}`` and ``W_i W_i^T`` on a basis.
+
+    ``G = V diag(s) V^T`` with ``V`` the eigenvectors of ``W_{i+1}^T W_{i+1} + W_i W_i^T`` and
+    ``s = (a / b)^{1/4}`` from the diagonals ``a``, ``b`` of the two Gram matrices in that basis
+    where both exceed ``1e-8`` of the largest; a direction seen by one factor only is scaled so that
+    its Gram entry takes the typical size ``sqrt(max a max b)`` (driving it to the other side's zero
+    would approach a limit point outside the orbit, e.g. turn a strict saddle into a tight one). Returns the
+    new pair and ``max |4 log s|`` (``|log(a/b)|`` on the two-sided directions).
+    """
+    p, q = upper.T @ upper, lower @ lower.T
+    _, v = np.linalg.eigh(p + q)
+    a = np.einsum("ki,kl,li->i", v, p, v)
+    b = np.einsum("ki,kl,li->i", v, q, v)
+    floor = 1e-8 * max(float(np.max(a + b)), np.finfo(float).tiny)
+    ok = (a > floor) & (b > floor)
+    s = np.ones_like(a)
+    s[ok] = (a[ok] / b[ok]) ** 0.25
+    # one-sided directions (seen by one factor only): bring that factor to the typical size
+    target = float(np.sqrt(np.max(a) * np.max(b)))
+    only_a, only_b = (a > floor) & ~ok, (b > floor) & ~ok
+    if target > 0:
+        s[only_a] = np.sqrt(a[only_a] / target)
+        s[only_b] = np.sqrt(target / b[only_b])
+    worst = float(np.max(np.abs(4.0 * np.log(s))))
+    return (upper @ v) / s[None, :] @ v.T, v @ (s[:, None] * (v.T @ lower)), worst
+
+
+def _balanced(ws: list[np.ndarray], sweeps: int = 12) -> list[np.ndarray]:
+    ws = [w.copy() for w in ws]
+    for _ in range(sweeps):
+        worst = 0.0
+        for i in range(len(ws) - 1):
+            ws[i + 1], ws[i], w = _balance_step(ws[i + 1], ws[i])
+            worst = max(worst, w)
+        if worst < 0.1:
+            break
+    norms = np.array([float(np.linalg.norm(w)) for w in ws])
+    if np.all(norms > 0):
+        target = float(np.exp(np.mean(np.log(norms))))
+        ws = [w * (target / nw) for w, nw in zip(ws, norms, strict=True)]
+    return ws
+
+
+def balanced_representative(weights: Sequence) -> list[np.ndarray]:
+    """A better balanced point of the orbit ``W_{i+1} G_i^{-1}``, ``G_i W_i`` (same product, same loss).
+
+    For invertible ``G_i`` the map ``W -> (..., W_{i+1} G_i^{-1}, G_i W_i, ...)`` is linear and leaves
+    ``L`` unchanged, so ``∇²L(W) = Φ^T ∇²L(Φ W) Φ``: the Hessians are congruent and have the same
+    inertia (Sylvester's law of inertia), at every point, critical or not. A badly balanced factorization
+    (e.g. an exact critical point followed by a random change of basis between layers) shrinks
+    the nonzero eigenvalues on one side to round-off level relative to the others; at the balanced
+    representative they are back to their natural size. The balancing: sweeps over consecutive pairs
+    of the symmetric congruence of :func:`_balance_step` (equalizing ``W_{i+1}^T W_{i+1}`` and
+    ``W_i W_i^T`` along the eigenvectors of their sum, i.e. driving the invariants ``C_i`` of Lemma 2.3
+    of [CLC] towards 0 where the ranks allow), then scalars ``c_i`` with ``prod c_i = 1`` that equalize
+    the norms ``||c_i W_i||_F``.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Returns
+    -------
+    list of ndarray
+        The balanced weights (new arrays), with ``W_{N:1}`` unchanged up to round-off.
+    """
+    return _balanced(as_weights(weights))
+
+
+def _counts_from_theory(ws: list[np.ndarray], X, Y, sxx, syx) -> tuple[int | None, int | None, str]:
+    """``(predicted n_-, n_0, source)`` at a critical point where the theory gives them, else ``None``.
+
+    * ``N = 2``: ``n_0 = dim C_{r,S}`` (eq. (27) of [CLC]: the tangent space of the critical manifold
+      is the kernel of the Hessian, Prop. 5) and ``n_- = inv(S) + (d_2 - r)(d_1 - r)`` (eq. (28));
+    * tight points (every ``W_h`` of rank ``r``), ``N >= 3``: :func:`dlnlib.landscape.tight_inertia_formula`;
+    * a global minimum of a filling network (``r = d_y``, so the residual moment ``E = 0``): the
+      Hessian is the Gauss-Newton form ``||D μ[Δ] X||^2`` and ``D μ`` is onto (``rank W_{N:2} >= d_y``),
+      so ``n_+ = d_x d_y``, ``n_- = 0``, ``n_0 = P - d_x d_y``.
+
+    See the Mathematical notes, sections second-order analysis and one hidden layer.
+    """
+    from .geometry import critical_manifold_dimension  # geometry imports this module
+    from .landscape import tight_inertia_formula
+
+    summary, red, _, _ = _check_and_reduce(X, Y, dims_of(ws), allow_non_filling=True)
+    prod = _products(ws)
+    g_rel = _relative_gradient(prod, sxx, syx)
+    if g_rel > 1e-8:
+        return None, None, "unknown (not a critical point)"
+    S, perr = identify_index_set(_reduced_product(ws, red), red.singular_values)
+    if perr > 1e-6 or len(S) > summary.r_max:
+        return None, None, "unknown (no index set)"
+    d, n, r = summary.dims, len(ws), len(S)
+    n_par = sum(w.size for w in ws)
+    d_y = d[-1]
+    if n == 2 and d[0] >= d_y:
+        n0 = critical_manifold_dimension(d, r)
+        return inversion_number(S, d_y) + (d_y - r) * (d[1] - r), n0, "eq. (27) of [CLC] (N = 2)"
+    loose = max(1e-8, float(np.sqrt(g_rel)))
+    if n >= 2 and all(_numerical_rank(w, loose) == r for w in ws):
+        _, n_neg, n0 = tight_inertia_formula(d, S)
+        return n_neg, n0, "tight-point inertia formula"
+    if r == d_y and S == tuple(range(r)) and d[0] >= d_y:
+        return 0, n_par - d[0] * d_y, "filling global minimum (Gauss-Newton rank d_x d_y)"
+    return None, None, "unknown (no formula for this critical point)"
+
+
+def _matfree_inertia(
+    ws: list[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    sxx: np.ndarray,
+    syx: np.ndarray,
+    *,
+    tol: float | None,
+    k: int | None,
+    rng,
+    g_rel: float = 0.0,
+    balanced: bool = False,
+    theory: tuple | None = None,
+) -> Inertia:
+    n_par = sum(w.size for w in ws)
+    pred_neg, n0, source = _counts_from_theory(ws, X, Y, sxx, syx) if theory is None else theory
+    if k is None:
+        k = 6 if pred_neg is None else max(6, min(pred_neg + 2, 64))
+    k = min(check_positive(k, "k", integer=True), n_par)
+    op = HessianOperator(ws, sxx, syx)
+    h_scale = _hessian_scale(ws, sxx, syx)
+    if tol is not None:
+        t_user = float(tol)
+        if not (np.isfinite(t_user) and t_user >= 0):
+            raise ValueError(f"tol must be a finite nonnegative number, got {tol!r}")
+
+    def tol_of(scale: float) -> float:
+        if tol is not None:
+            return t_user
+        top = scale if scale > 0 else h_scale  # h (Frobenius products) is pessimistic for wide layers
+        return max(1e3 * n_par * np.finfo(float).eps * top, np.sqrt(g_rel) * top)
+
+    if n_par <= 3:
+        vals, vecs, res, scale = _extreme(op, n_par, "smallest", 1e-10, None, as_rng(rng), None)
+        t = tol_of(scale)
+        exact_all = True
+    else:
+        vals, vecs, res, scale, t, exact_all = _negative_eigenpairs(op, tol_of, max(k - 1, 1), 1e-10, as_rng(rng))
+    spec = ExtremeEigenvalues(
+        values=vals,
+        residuals=res,
+        converged=res <= 10 * 1e-10 * max(scale, np.finfo(float).tiny),
+        n_products=int(op.n_products),
+        scale=float(scale),
+        rtol=1e-10,
+        which="smallest",
+        n_params=n_par,
+        vectors=vecs,
+    )
+    n_neg = int(np.sum(vals < -t))
+    exact = bool(exact_all and (n_neg < vals.size or vals.size == n_par))
+    a = np.abs(vals)
+    small, big = a[a <= t], a[a > t]
+    gap = float(np.min(big)) / float(np.max(small)) if small.size and big.size and np.max(small) > 0 else np.inf
+    n_zero = n0 if exact else None
+    n_pos = n_par - n_neg - n_zero if (exact and n_zero is not None) else None
+    return Inertia(
+        n_pos=n_pos,
+        n_neg=n_neg,
+        n_zero=n_zero,
+        tol=t,
+        gap=gap,
+        eigenvalues=vals,
+        method="matrix-free",
+        n_neg_exact=exact,
+        zero_source=source if n_zero is not None else "unknown",
+        spectrum=spec,
+        balanced=balanced,
+    )
+
+
+def inertia(
+    weights: Sequence,
+    X,
+    Y,
+    *,
+    tol: float | None = None,
+    method: str = "auto",
+    k: int | None = None,
+    balance: bool = False,
+    rng: np.random.Generator | int = 0,
+) -> Inertia:
     """Inertia ``(n_+, n_-, n_0)`` of the Hessian of the loss (MATH.md §7; Prop. 3-5 of [CLC]).
 
     Parameters
@@ -374,17 +603,57 @@ def inertia(weights: Sequence, X, Y, *, tol: float | None = None) -> Inertia:
         ``max|λ|`` is itself round-off. At points that are critical to machine precision the
         zero eigenvalues are ``~1e-13`` relative; at numerically converged points (gradient
         ``g``) they are perturbed by ``O(g)``, so pass a larger ``tol`` and look at
-        :attr:`Inertia.gap`.
+        :attr:`Inertia.gap`. Matrix-free: the same formula with ``max|λ|`` estimated by Lanczos,
+        widened by ``sqrt(g_rel) max|λ|`` (``g_rel`` the relative gradient) as in :func:`classify`.
+    method : {"auto", "dense", "matrix-free"}, optional
+        Keyword-only. ``"dense"``: all ``P`` eigenvalues of the assembled Hessian (``eigvalsh``,
+        ``16 P^2`` bytes, refused with :class:`dlnlib.memory.DenseMemoryError` above the budget).
+        ``"matrix-free"``: the smallest eigenvalues by Lanczos on Hessian-vector products
+        (:mod:`dlnlib.spectrum`); ``n_-`` is exact when fewer than ``k`` of them are below
+        ``-tol`` (the next computed one certifies the count) and a lower bound otherwise
+        (:attr:`Inertia.n_neg_exact`); ``n_0`` comes from the dimension formulas where the theory
+        gives them (eq. (27) for ``N = 2``, tight points, filling global minima) and is ``None``
+        elsewhere, as is ``n_+``. ``"auto"`` (default): dense while its memory estimate is below
+        ``min(1 GiB, budget / 2)`` (:func:`dlnlib.memory.prefer_dense`, about ``P <= 8000``), else
+        matrix-free.
+    k : int or None, optional
+        Keyword-only. Matrix-free: at most ``k - 1`` negative eigenvalues are resolved (one Lanczos
+        run each, deflating those found, so that multiple eigenvalues are counted with their
+        multiplicity), then one more run certifies that nothing below ``-tol`` is left; with ``k - 1``
+        negative eigenvalues found ``n_-`` is only a lower bound. Default: the theory's predicted
+        ``n_- + 2`` when it has one, between 6 and 64; else 6.
+    balance : bool, optional
+        Keyword-only. Compute the eigenvalues at :func:`balanced_representative` ``(weights)``
+        (same inertia by Sylvester's law; better conditioned when the factors are badly balanced).
+    rng : numpy.random.Generator or int, optional
+        Keyword-only. Matrix-free: seed of the Lanczos start vector.
 
     Returns
     -------
     Inertia
-        Counts, tolerance, gap and eigenvalues.
+        Counts, tolerance, gap, eigenvalues and how they were obtained.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid weights, data, ``tol``, ``method`` or ``k``.
+    dlnlib.memory.DenseMemoryError
+        ``method="dense"`` beyond the memory budget.
     """
     ws, X, Y = _check_problem(weights, X, Y)
+    n_par = sum(w.size for w in ws)
+    method = _resolve_method(method, n_par)
+    if not isinstance(balance, (bool, np.bool_)):
+        raise TypeError(f"balance must be a bool, got {balance!r}")
+    wb = _balanced(ws) if balance else ws
     sxx, syx = X @ X.T, Y @ X.T
-    eigs = np.linalg.eigvalsh(_assemble(ws, sxx, syx))
-    return _inertia_from_eigs(eigs, tol, _hessian_scale(ws, sxx, syx))
+    if method == "dense":
+        _guard(ws, "inertia")
+        eigs = np.linalg.eigvalsh(_assemble(wb, sxx, syx))
+        out = _inertia_from_eigs(eigs, tol, _hessian_scale(wb, sxx, syx))
+        return out if not balance else Inertia(**{**out.__dict__, "balanced": True})
+    theory = _counts_from_theory(ws, X, Y, sxx, syx)
+    return _matfree_inertia(wb, X, Y, sxx, syx, tol=tol, k=k, rng=rng, balanced=bool(balance), theory=theory)
 
 
 # --------------------------------------------------------------------------- classification
@@ -460,7 +729,8 @@ class Classification:
     rule : str
         Which theoretical rule decided (MATH.md §7).
     inertia : Inertia or None
-        Hessian inertia used for the cross-check (None if not computed).
+        Hessian inertia used for the cross-check, at the balanced representative of the orbit
+        (:func:`balanced_representative`; None if not computed).
     """
 
     kind: str
@@ -483,6 +753,27 @@ def _theory_verdict(ws, X, Y, S: tuple[int, ...], r_max: int, d_y: int, rank_tol
     return "strict_saddle", f"top S, r < r_max, pairing criterion holds at (h, k) = {pair} => strict"
 
 
+def _cross_check(ws, X, Y, sxx, syx, tol, method: str) -> Inertia:
+    """Hessian inertia for the cross-check of :func:`classification`, at the balanced representative.
+
+    Balancing is a congruence (same inertia, Sylvester's law); it keeps a badly balanced but
+    legitimate critical point from hiding its negative eigenvalue under the tolerance. The
+    tolerance is widened with ``sqrt(g_rel)`` of the balanced point (see :func:`classify`).
+    """
+    wb = _balanced(ws)
+    g_rel = _relative_gradient(_products(wb), sxx, syx)
+    h_scale = _hessian_scale(wb, sxx, syx)
+    if method == "dense":
+        _guard(wb, "inertia")
+        eigs = np.linalg.eigvalsh(_assemble(wb, sxx, syx))
+        if tol is None:  # machine tolerance, widened for points that are only approximately critical
+            top = max(float(np.max(np.abs(eigs))), h_scale)
+            tol = max(_default_tol(eigs, h_scale), np.sqrt(g_rel) * top)
+        return Inertia(**{**_inertia_from_eigs(eigs, tol, h_scale).__dict__, "balanced": True})
+    # matrix-free: the two smallest eigenvalues decide the sign (a Ritz value below -tol proves n- > 0)
+    return _matfree_inertia(wb, X, Y, sxx, syx, tol=tol, k=2, rng=0, g_rel=g_rel, balanced=True)
+
+
 def classification(
     weights: Sequence,
     X,
@@ -494,6 +785,7 @@ def classification(
     rank_tol: float | None = None,
     zero_tol: float | None = None,
     check_hessian: bool = True,
+    method: str = "auto",
 ) -> Classification:
     """Classify a point as global minimum, strict or non-strict saddle, or not critical.
 
@@ -501,7 +793,7 @@ def classification(
 
     Parameters
     ----------
-    weights, X, Y, tol, gtol, ptol, rank_tol, zero_tol, check_hessian
+    weights, X, Y, tol, gtol, ptol, rank_tol, zero_tol, check_hessian, method
         As in :func:`classify` (all but ``weights``, ``X``, ``Y`` keyword-only).
 
     Returns
@@ -517,6 +809,7 @@ def classification(
         Theory and Hessian disagree, or a critical point matches no index set.
     """
     ws, X, Y = _check_problem(weights, X, Y)
+    method = _resolve_method(method, sum(w.size for w in ws))
     for name, val in (("gtol", gtol), ("ptol", ptol), ("rank_tol", rank_tol), ("zero_tol", zero_tol)):
         if val is not None:
             check_positive(val, name)
@@ -539,18 +832,14 @@ def classification(
     kind, rule = _theory_verdict(ws, X, Y, S, summary.r_max, red.singular_values.size, rank_tol, zero_tol)
     inert = None
     if check_hessian:
-        eigs = np.linalg.eigvalsh(_assemble(ws, sxx, syx))
-        h_scale = _hessian_scale(ws, sxx, syx)
-        if tol is None:  # machine tolerance, widened for points that are only approximately critical
-            top = max(float(np.max(np.abs(eigs))), h_scale)
-            tol = max(_default_tol(eigs, h_scale), np.sqrt(g_rel) * top)
-        inert = _inertia_from_eigs(eigs, tol, h_scale)
+        inert = _cross_check(ws, X, Y, sxx, syx, tol, method)
         hess_kind = "strict_saddle" if inert.n_neg > 0 else "psd"
         consistent = (kind == "strict_saddle") == (hess_kind == "strict_saddle")
         if not consistent:
             raise RuntimeError(
                 f"theory and Hessian disagree at S={S}: theory says {kind!r} ({rule}); the Hessian inertia "
-                f"(n+, n-, n0) = {inert.as_tuple()} with tol={inert.tol:.2e} (gap {inert.gap:.1e}) says "
+                f"(n+, n-, n0) = {inert.as_tuple()} ({inert.method}, at the balanced representative of the orbit) "
+                f"with tol={inert.tol:.2e} (gap {inert.gap:.1e}) says "
                 f"{'strict saddle (n- > 0)' if hess_kind == 'strict_saddle' else 'positive semidefinite (n- = 0)'}. "
                 "Increase tol if the point is only approximately critical, or adjust rank_tol/zero_tol."
             )
@@ -568,6 +857,7 @@ def classify(
     rank_tol: float | None = None,
     zero_tol: float | None = None,
     check_hessian: bool = True,
+    method: str = "auto",
 ) -> str:
     """Classify a point: ``"global_minimum"``, ``"strict_saddle"``, ``"non_strict_saddle"`` or ``"not_critical"``.
 
@@ -588,7 +878,14 @@ def classify(
        of partial products alone cannot decide this (MATH.md §7).
     4. **Cross-check** (``check_hessian=True``): Hessian inertia with tolerance ``tol``;
        strict saddle iff ``n_- > 0``. A disagreement raises ``RuntimeError`` describing both
-       verdicts (never a silent pick). Default ``tol = max(t_machine, sqrt(g_rel) * s)`` where
+       verdicts (never a silent pick). The inertia is computed at the balanced representative of
+       the orbit of ``W`` (:func:`balanced_representative`): the Hessians are congruent, so the
+       inertia is the same (Sylvester's law), but a badly balanced factorization would push its
+       negative eigenvalues under the tolerance. With ``method="matrix-free"`` (``"auto"``
+       beyond about ``P = 8000``, see :func:`inertia`) only the two smallest eigenvalues are
+       computed, by Lanczos on Hessian-vector products: a Ritz value below ``-tol`` proves
+       ``n_- > 0``; its absence is the converged Lanczos estimate of ``λ_min >= -tol``.
+       Default ``tol = max(t_machine, sqrt(g_rel) * s)`` where
        ``t_machine`` is the default of :func:`inertia` and ``s = max(max|λ|, h)`` its scale: at a
        distance ``δ`` from the critical set the zero eigenvalues move by ``O(δ)`` and
        ``δ = O(g_rel κ)``, so the ``sqrt`` term covers condition numbers ``κ`` up to
@@ -606,8 +903,10 @@ def classify(
         Keyword-only. Tolerances described above (``tol``, ``rank_tol``, ``zero_tol``: ``None``
         for the defaults described above).
     check_hessian : bool, optional
-        Keyword-only. Compute the Hessian inertia and cross-check (costs one ``P x P``
-        eigendecomposition).
+        Keyword-only. Compute the Hessian inertia and cross-check (dense: one ``P x P``
+        eigendecomposition; matrix-free: a few hundred Hessian-vector products).
+    method : {"auto", "dense", "matrix-free"}, optional
+        Keyword-only. How the cross-check computes the inertia (see :func:`inertia`).
 
     Returns
     -------
@@ -648,6 +947,7 @@ def classify(
         rank_tol=rank_tol,
         zero_tol=zero_tol,
         check_hessian=check_hessian,
+        method=method,
     ).kind
 
 

@@ -34,6 +34,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.optimize import minimize
 
+from . import memory
 from ._validation import as_finite_array, as_rng, as_weights, check_positive, dims_of
 from .hessian import _second_order_block
 from .model import _check_dims, _end_to_end, _flat, _gradient_from_e, _offsets, _products, _unflat, random_weights
@@ -565,8 +566,14 @@ def composite_hessian(weights: Sequence, ell: EndToEndLoss) -> np.ndarray:
     ------
     TypeError, ValueError
         Invalid weights, or ``ell`` not an :class:`EndToEndLoss` with a target of shape ``(d_N, d_0)``.
+    dlnlib.memory.DenseMemoryError
+        When the ``P x P`` result does not fit in the memory budget (:mod:`dlnlib.memory`).
     """
-    return _hessian_trusted(_validated(weights, ell), ell)
+    ws = _validated(weights, ell)
+    memory.check_dense_memory(
+        "composite_hessian", sum(w.size for w in ws), nbytes=memory.dense_bytes(sum(w.size for w in ws), "hessian")
+    )
+    return _hessian_trusted(ws, ell)
 
 
 @dataclass(frozen=True)
