@@ -1,13 +1,15 @@
 """Geometry of the critical set for one hidden layer: stratification, Proposition 5, normal hyperbolicity.
 
-MATH.md §8 and MATH-DETAILS.md §8 ([CLC] §4, eqs. (24)-(28), Proposition 5). For ``N = 2`` and data
-satisfying Assumptions 1-4 the critical set splits into submanifolds ``C_{r,S}`` (one per index set
+See the Mathematical notes, "One hidden layer and normal hyperbolicity" and "Reconstructed here — the normal count n_-,
+n_+ for N = 2" ([CLC] §4, eqs. (24)-(28), Proposition 5). For ``N = 2`` and data satisfying Assumptions 1-4 the critical
+set splits into submanifolds ``C_{r,S}`` (one per index set
 ``S``, ``|S| = r``), each exactly the critical set at one critical value; the tangent space of
 ``C_{r,S}`` is the kernel of the Hessian and ``R^P = T C ⊕ E^s ⊕ E^u`` (normal hyperbolicity).
 
 This module provides
 
-* :func:`critical_manifold_dimension`: the dimension formula (27) as derived in MATH-DETAILS.md §8;
+* :func:`critical_manifold_dimension`: the dimension formula (27) as derived in the Mathematical notes, "Reconstructed
+  here — the dimension formula (27)";
 * :func:`project_to_critical_set` / :func:`distance_to_critical_set`: minimal-norm Newton
   projection onto ``{∇L = 0}`` with a Jacobian obtained by finite differences of the gradient
   (independent of the closed-form Hessian of :mod:`dlnlib.hessian`);
@@ -57,14 +59,14 @@ def critical_manifold_dimension(dims, r: int) -> int:
 
     ``dim C_{r,S} = r (2 d_1 - r) + (d_1 - r)(d_0 - d_2)``, independent of ``S`` (``|S| = r``).
 
-    The printed formula (27) of [CLC] could not be recovered (MATH-DETAILS.md §0, §14); this is the
-    form *derived* in MATH-DETAILS.md §8 and verified numerically there and in ``tests/test_geometry.py``
+    The printed formula (27) of [CLC] could not be recovered; this is the form *derived* in the Mathematical notes,
+    "Reconstructed here — the dimension formula (27)", and verified numerically in ``tests/test_geometry.py``
     (equal to the numerical tangent dimension and to ``dim ker Hess``). Derivation: in reduced
     coordinates a critical point with index set ``S`` is ``W_2 = [A; 0]`` (rows ``S`` first) with
     ``A`` of shape ``(r, d_1)`` and rank ``r``, and ``W_1 = [B_S, 0, B_extra]`` with ``A B_S = Σ_S``
     (``r^2`` equations) and ``A B_extra = 0`` (``(d_1 - r)`` free rows per extra input column):
-    ``r d_1 + (d_1 r - r^2) + (d_1 - r)(d_0 - d_2)``. Equivalently (MATH.md §8)
-    ``r d_1 + (d_1 - r)(d_0 - d_2 + r)``; for ``d_0 = d_2`` it reduces to ``r (2 d_1 - r)``.
+    ``r d_1 + (d_1 r - r^2) + (d_1 - r)(d_0 - d_2)``. Equivalently (see the Mathematical notes, "One hidden layer and
+    normal hyperbolicity") ``r d_1 + (d_1 - r)(d_0 - d_2 + r)``; for ``d_0 = d_2`` it reduces to ``r (2 d_1 - r)``.
 
     Parameters
     ----------
@@ -82,8 +84,8 @@ def critical_manifold_dimension(dims, r: int) -> int:
     ------
     ValueError
         If ``len(dims) != 3`` (Proposition 5 is a statement about one hidden layer; for ``N >= 3``
-        the critical set is not a manifold at non-strict saddles, MATH-DETAILS.md §8), if
-        ``d_0 < d_2`` (Assumption 1 of [CLC]), or if ``r`` is outside ``[0, min(d_1, d_2)]``
+        the critical set is not a manifold at non-strict saddles, see the Mathematical notes, "One hidden layer and
+        normal hyperbolicity"), if ``d_0 < d_2`` (Assumption 1 of [CLC]), or if ``r`` is outside ``[0, min(d_1, d_2)]``
         (``rank W_2 W_1 <= min(d_1, d_2)``).
     """
     d = _check_dims(dims)
@@ -106,7 +108,8 @@ def critical_manifold_dimension(dims, r: int) -> int:
 
 
 def predicted_unstable_dimension(dims, S) -> int:
-    """Predicted ``n_- = inv(S) + (d_2 - r)(d_1 - r)`` for one hidden layer (MATH-DETAILS.md §8, eq. (28)).
+    """Predicted ``n_- = inv(S) + (d_2 - r)(d_1 - r)`` for one hidden layer (see the Mathematical notes, "Reconstructed
+    here — the normal count n_-, n_+ for N = 2", eq. (28)).
 
     The number of negative Hessian eigenvalues at every point of ``C_{r,S}`` (the dimension of
     the unstable bundle ``E^u``); zero exactly at the global minima (``S`` top, ``r = min(d_1, d_2)``).
@@ -138,7 +141,8 @@ def predicted_unstable_dimension(dims, S) -> int:
 
 
 def scalar_flow_limit(w1: float, w2: float, x: float, y: float) -> tuple[float, float]:
-    """Limit of the gradient flow of ``L(w_1, w_2) = 1/2 (y - w_2 w_1 x)^2`` from ``(w_1, w_2)`` (MATH-DETAILS.md §12).
+    """Limit of the gradient flow of ``L(w_1, w_2) = 1/2 (y - w_2 w_1 x)^2`` from ``(w_1, w_2)`` (see the Mathematical
+    notes, "Reconstructed here — the limit of the scalar flow").
 
     The invariant ``c = w_2^2 - w_1^2`` (Lemma 2.3 of [CLC]) and the invariant signs of ``w_1 + w_2``
     and ``w_1 - w_2`` (``d/dt (w_1 ± w_2) = ± x e (w_1 ± w_2)``, ``e = y - x w_1 w_2``) fix the limit:
@@ -171,7 +175,10 @@ def scalar_flow_limit(w1: float, w2: float, x: float, y: float) -> tuple[float, 
     if x == 0:
         raise ValueError("x = 0: X is not of full row rank (Assumption 1 of [CLC])")
     if y == 0:
-        raise ValueError("y = 0: the global minima w_1 w_2 = 0 are two lines, not the hyperbola of MATH-DETAILS.md §12")
+        raise ValueError(
+            "y = 0: the global minima w_1 w_2 = 0 are two lines, not the hyperbola of the Mathematical "
+            "notes, 'One hidden layer and normal hyperbolicity'"
+        )
     p = y / x
     side = w1 + w2 if p > 0 else w1 - w2
     if side == 0:
@@ -341,8 +348,8 @@ def project_to_critical_set(
 
     Notes
     -----
-    MATH-DETAILS.md §8 (numerical tangent). At non-strict saddles of depth ``N >= 3`` the gradient
-    is quadratic in some transverse directions and Newton is unreliable there.
+    See the Mathematical notes, "One hidden layer and normal hyperbolicity" (numerical tangent). At non-strict saddles
+    of depth ``N >= 3`` the gradient is quadratic in some transverse directions and Newton is unreliable there.
     """
     ws, dims, sxx, syx = _setup(weights, X, Y)
     gtol = check_positive(gtol, "gtol")
@@ -374,7 +381,8 @@ def distance_to_critical_set(weights: Sequence, X, Y, *, dimension: int | None =
     """Distance from ``W`` to the critical manifold of the given ``dimension`` (NaN if Newton fails).
 
     Thin wrapper around :func:`project_to_critical_set` for the "trajectories near a saddle
-    manifold" experiment of chapter 6 (MATH.md §8: normal hyperbolicity).
+    manifold" experiment of chapter 6 (see the Mathematical notes, "One hidden layer and normal hyperbolicity": normal
+    hyperbolicity).
 
     Parameters
     ----------
@@ -444,8 +452,9 @@ def tangent_dimension(
 ) -> TangentDimension:
     """Dimension of the critical set at a critical point ``W``, measured without the Hessian formula.
 
-    Procedure (MATH-DETAILS.md §8): draw ``n_samples`` random unit directions ``v_k``, project
-    ``W + eps v_k`` back onto ``{∇L = 0}`` with :func:`project_to_critical_set` (finite-difference
+    Procedure (see the Mathematical notes, "One hidden layer and normal hyperbolicity"): draw ``n_samples`` random unit
+    directions ``v_k``, project ``W + eps v_k`` back onto ``{∇L = 0}`` with :func:`project_to_critical_set`
+    (finite-difference
     Jacobian of the gradient, minimal-norm Newton), and take the SVD of the displacements
     ``D = [W_k' - W]``. On a clean critical manifold of dimension ``k`` the displacements are
     ``eps P_T v_k + O(eps^2)``: ``k`` singular values of order ``eps sqrt(n_samples / P)`` and the
@@ -558,7 +567,8 @@ def stable_unstable_dimensions(weights: Sequence, X, Y, *, tol: float | None = N
 
     Uses :func:`dlnlib.hessian.inertia` (closed-form Hessian of Prop. 3, scale-aware zero
     tolerance ``tol``); for ``N = 2`` compare ``n_unstable`` with :func:`predicted_unstable_dimension`
-    and ``n_center`` with :func:`critical_manifold_dimension` (Prop. 5; MATH.md §8).
+    and ``n_center`` with :func:`critical_manifold_dimension` (Prop. 5; see the Mathematical notes, "One hidden layer
+    and normal hyperbolicity").
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Exact Hessian of the square loss, its inertia, and the classification of critical points.
 
-Proposition 3 of [CLC] (second variation; MATH.md §7; MATH-DETAILS.md §6): for a variation
+Proposition 3 of [CLC] (second variation; see the Mathematical notes, "The Hessian and the landscape"): for a variation
 ``Δ = (Δ_1, ..., Δ_N)``
 
     D²L[Δ, Δ] = ||F_1||² + 2 <R, F_2>,   R = W_{N:1} X - Y,
@@ -94,8 +94,9 @@ def _second_order_block(ws: list[np.ndarray], prod: _Products, e_t: np.ndarray, 
     """Residual block ``(j, i)``, ``i < j`` (1-based), of the Hessian as a 4-D array ``(d_j, d_{j-1}, d_i, d_{i-1})``.
 
     ``H_{ji}[(b,c),(e,a)] = M_{ab} B_{ce}`` with ``M = W_{i-1:1} E^T W_{N:j+1}``, ``B = W_{j-1:i+1}``
-    (MATH.md §7), where ``E`` is the gradient of the end-to-end loss at ``W_{N:1}``: ``R X^T`` for the
-    square loss, ``ℓ'(A)`` for a general one (:func:`dlnlib.losses.composite_hessian`). Shared by both.
+    (see the Mathematical notes, "The Hessian and the landscape"), where ``E`` is the gradient of the end-to-end loss at
+    ``W_{N:1}``: ``R X^T`` for the square loss, ``ℓ'(A)`` for a general one (:func:`dlnlib.losses.composite_hessian`).
+    Shared by both.
     """
     d = dims_of(ws)
     m = prod.pre[i - 1] @ e_t @ prod.suf[j]  # (d_{i-1}, d_j)
@@ -131,7 +132,7 @@ def _assemble(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) -> np.ndar
 def hessian(weights: Sequence, X, Y) -> np.ndarray:
     """Exact Hessian of ``L(W) = 1/2 ||Y - W_{N:1} X||_F^2``, from the closed form of Prop. 3 of [CLC].
 
-    MATH.md §7 (block formulas); MATH-DETAILS.md §6. No finite differences, no automatic
+    See the Mathematical notes, "The Hessian and the landscape". No finite differences, no automatic
     differentiation: each of the ``N(N+1)/2`` blocks is a Kronecker-type outer product of small
     matrices (see the module docstring), written in place into the output.
 
@@ -187,11 +188,12 @@ def _as_direction(v, ws: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def hessian_vector_product(weights: Sequence, X, Y, v) -> np.ndarray | list[np.ndarray]:
-    """Hessian-vector product ``∇²L(W) v`` without forming the Hessian (Prop. 3 of [CLC]; MATH.md §7).
+    """Hessian-vector product ``∇²L(W) v`` without forming the Hessian (Prop. 3 of [CLC]; see the Mathematical notes,
+    "The Hessian and the landscape").
 
     Computed in closed form as the directional derivative of the gradient
-    ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T`` (MATH.md §2) along ``v``, with
-    forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix (the
+    ``∇_{W_i} L = W_{N:i+1}^T (W_{N:1} X - Y) X^T W_{i-1:1}^T`` (see the Mathematical notes, "Notation") along ``v``,
+    with forward-mode prefix/suffix products: ``O(N)`` matrix products, no ``P x P`` matrix (the
     computation of :class:`dlnlib.spectrum.HessianOperator`; for many products at the same point
     build the operator once with :func:`dlnlib.spectrum.hessian_operator`).
 
@@ -225,7 +227,7 @@ def _batched_gradient(ws: list[np.ndarray], sxx: np.ndarray, syx: np.ndarray) ->
 
 
 def _grad_batch(y: np.ndarray, dims: tuple[int, ...], sxx: np.ndarray, syx: np.ndarray) -> np.ndarray:
-    """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (MATH.md §2)."""
+    """Flat gradients ``(K, P)`` at flat weights ``(K, P)`` (see the Mathematical notes, "Notation")."""
     return _flat(_batched_gradient(_unflat(y, dims), sxx, syx))
 
 
@@ -281,7 +283,7 @@ def hessian_fd(weights: Sequence, X, Y, *, eps: float = 1e-5, chunk: int = 256) 
 
 @dataclass(frozen=True)
 class Inertia:
-    """Numbers of positive, negative and zero eigenvalues of the Hessian (MATH-DETAILS.md §1).
+    """Numbers of positive, negative and zero eigenvalues of the Hessian (see the Mathematical notes, "Notation").
 
     Attributes
     ----------
@@ -583,7 +585,8 @@ def inertia(
     balance: bool = False,
     rng: np.random.Generator | int = 0,
 ) -> Inertia:
-    """Inertia ``(n_+, n_-, n_0)`` of the Hessian of the loss (MATH.md §7; Prop. 3-5 of [CLC]).
+    """Inertia ``(n_+, n_-, n_0)`` of the Hessian of the loss (see the Mathematical notes, "The Hessian and the
+    landscape"; Prop. 3-5 of [CLC]).
 
     Parameters
     ----------
@@ -669,12 +672,14 @@ def _numerical_rank(a: np.ndarray, rank_tol: float) -> int:
 def pairing_criterion(
     weights: Sequence, X, Y, r: int, *, rank_tol: float = 1e-8, zero_tol: float = 1e-8
 ) -> tuple[int, int] | None:
-    """The pairing criterion of MATH-DETAILS.md §7 (MATH.md §7) for top-``S`` saddles with ``r < r_max``.
+    """The pairing criterion of the Mathematical notes, "Reconstructed here — the pairing criterion for strict saddles"
+    for top-``S`` saddles with ``r < r_max``.
 
     Returns the first pair ``(h, k)``, ``1 <= h < k <= N``, with ``rank W_{k-1:h+1} > r`` and
     ``W_{h-1:1} X R^T W_{N:k+1} != 0`` (``R = W_{N:1} X - Y``, empty products are identities),
     or ``None`` when there is no such pair. The criterion says the critical point is a strict
-    saddle iff a pair exists (verified numerically in MATH-DETAILS.md §7, not fully proved).
+    saddle iff a pair exists (verified numerically in the Mathematical notes, "The Hessian and the landscape", not fully
+    proved).
 
     Parameters
     ----------
@@ -727,7 +732,7 @@ class Classification:
     index_set : tuple of int
         0-based ``S`` (empty tuple when not critical).
     rule : str
-        Which theoretical rule decided (MATH.md §7).
+        Which theoretical rule decided (see the Mathematical notes, "The Hessian and the landscape").
     inertia : Inertia or None
         Hessian inertia used for the cross-check, at the balanced representative of the orbit
         (:func:`balanced_representative`; None if not computed).
@@ -744,9 +749,15 @@ def _theory_verdict(ws, X, Y, S: tuple[int, ...], r_max: int, d_y: int, rank_tol
     r = len(S)
     top = S == tuple(range(r))
     if top and r == min(r_max, d_y):
-        return "global_minimum", "|S| = r_max and S top => global minimum ([AMG]; MATH.md §7)"
+        return "global_minimum", (
+            "|S| = r_max and S top => global minimum ([AMG]; see the Mathematical notes, 'The "
+            "Hessian and the landscape')"
+        )
     if not top:
-        return "strict_saddle", f"S not top (inv(S) = {inversion_number(S, d_y)}) => strict saddle (MATH.md §7)"
+        return "strict_saddle", (
+            f"S not top (inv(S) = {inversion_number(S, d_y)}) => strict saddle (see the "
+            f"Mathematical notes, 'The Hessian and the landscape')"
+        )
     pair = pairing_criterion(ws, X, Y, r, rank_tol=rank_tol, zero_tol=zero_tol)
     if pair is None:
         return "non_strict_saddle", "top S, r < r_max, no (h, k) pair in the pairing criterion => non-strict"
@@ -862,7 +873,7 @@ def classify(
     """Classify a point: ``"global_minimum"``, ``"strict_saddle"``, ``"non_strict_saddle"`` or ``"not_critical"``.
 
     Prop. 4 of [CLC], the second-order analysis of [AMG] and the pairing criterion
-    (MATH.md §7; MATH-DETAILS.md §7). Procedure:
+    (see the Mathematical notes, "Reconstructed here — the pairing criterion for strict saddles"). Procedure:
 
     1. **Criticality.** ``g_rel = ||∇L|| / sqrt(sum_i (||W_{N:i+1}|| ||W_{i-1:1}|| e)^2)`` with
        ``e = ||W_{N:1}|| ||Σ_XX|| + ||Σ_YX||`` (spectral norms): the gradient relative to the
@@ -875,7 +886,8 @@ def classify(
        ``S`` top with ``|S| < r_max``: strict iff the :func:`pairing_criterion` finds a pair
        (numerical rank with ``rank_tol``, zero test with ``zero_tol``, both relative; default
        ``max(1e-8, sqrt(g_rel))`` for the same reason as ``tol`` below). A rule based on ranks
-       of partial products alone cannot decide this (MATH.md §7).
+       of partial products alone cannot decide this (see the Mathematical notes, "Reconstructed here — the pairing
+       criterion for strict saddles").
     4. **Cross-check** (``check_hessian=True``): Hessian inertia with tolerance ``tol``;
        strict saddle iff ``n_- > 0``. A disagreement raises ``RuntimeError`` describing both
        verdicts (never a silent pick). The inertia is computed at the balanced representative of
@@ -922,7 +934,7 @@ def classify(
 
     Examples
     --------
-    The report example of MATH.md §7 (dims 5-4-4-5, ``S = {1, 2, 3}``):
+    The report example of the Mathematical notes, "The Hessian and the landscape" (dims 5-4-4-5, ``S = {1, 2, 3}``):
 
     >>> import numpy as np
     >>> from dlnlib.critical import critical_point
