@@ -219,7 +219,7 @@ ITEMS: tuple[LedgerItem, ...] = (
     ),
     _item(
         "Lemma 3.2 (ii)",
-        "after a permutation putting S first, the weights of a critical point take a block form",
+        "after a permutation putting S first, the rows of W_{N:2} outside S vanish and its S rows have rank |S|",
         "numerical test: the blocks the lemma sets to zero vanish to 1e-10 (relative) at random critical points of "
         "every admissible S, filling and non-filling; the same measurement fails at random weights",
         "tests/test_lemma32.py::test_random_critical_points_have_the_block_form",
@@ -227,7 +227,7 @@ ITEMS: tuple[LedgerItem, ...] = (
     ),
     _item(
         "Lemma 3.2 (iii)",
-        "the remaining critical-point equations (23) on the complement blocks",
+        "the columns of W_{N−1:1} at the indices outside S vanish, its S columns have rank |S|, rank W_{N−1:2} ≥ |S|",
         "numerical test: the column blocks and the ranks (rank Z' = |S|, rank of the middle product ≥ |S|) "
         "at the same random critical points, tolerance 1e-10",
         "tests/test_lemma32.py::test_zero_point_and_tight_point",
