@@ -299,6 +299,7 @@ def run_matfree(parts: tuple[str, ...] = ("hvp", "eig", "wide")) -> None:
     if set(parts) != {"hvp", "eig", "wide"}:
         old = json.loads(path.read_text()) if path.exists() else {}
         out = {k: v for k, v in old.items() if k not in ("numpy", "python", "machine", "cpu_count")}
+        out["description"] = _MATFREE_DESCRIPTION
         if "hvp" in parts:
             out["hvp"] = _hvp_rows()
         if "eig" in parts:

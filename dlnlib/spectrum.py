@@ -305,7 +305,10 @@ def extreme_eigenvalues(
     first estimate of ``max λ`` (see the module docstring: the residual test is then absolute,
     ``~ rtol σ``, which the zero cluster at a critical point needs). Memory ``O((k + ncv) P)``; no
     ``P x P`` array. The Hessian is that of Prop. 3 of [CLC] (see the Mathematical notes,
-    second-order analysis).
+    second-order analysis). Lanczos from one start vector may skip copies of a multiple eigenvalue
+    (e.g. inside the zero cluster at a critical point): for *counts* use
+    ``dlnlib.inertia(..., method="matrix-free")``, which finds negative eigenvalues one at a time
+    with deflation.
 
     Parameters
     ----------
