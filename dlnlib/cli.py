@@ -9,7 +9,7 @@ Usage::
     python -m dlnlib ledger [--json]                 # the Results ledger of the executed chapters
 
 ``run`` validates every parameter against the schema declared in the chapter's ``parameters``
-cell (type, element type, range, length; see :mod:`dlnlib._schema`) before any kernel starts,
+cell (type, element type, range, length; see ``dlnlib._schema``) before any kernel starts,
 estimates the run time from the chapter's ``# cost:`` line and its last recorded execution
 (refusing more than :data:`WORK_LIMIT_SECONDS` without ``--yes``), then executes a copy with
 papermill into ``runs/<chapter>-<hash of parameters>/`` (figures in its ``figures/`` subfolder),
@@ -212,7 +212,7 @@ def validate_parameters(chapter: ChapterSource, pairs: list[tuple[str, str]]) ->
     """Parse ``-p name value`` pairs and check them against the chapter's declared schema.
 
     Values are parsed as Python literals (else kept as strings) and checked for type, element
-    type, range, length and allowed values (:func:`dlnlib._schema.check_value`); an ``int`` given
+    type, range, length and allowed values (``dlnlib._schema.check_value``); an ``int`` given
     for a ``float`` is converted. A chapter without a schema gets a top-level type check.
 
     Parameters
@@ -285,7 +285,7 @@ def estimate_seconds(chapter: ChapterSource, params: dict[str, Any], root: Path 
     The chapter's ``# cost:`` expression (or, without one, the product of the growth of every number
     and list length over its default) evaluated at the parameters and divided by its value at the
     defaults gives a work ratio; the run time at the defaults is the last successful ``execute``
-    (:data:`FALLBACK_SECONDS` without a record).
+    (``FALLBACK_SECONDS`` without a record).
 
     Parameters
     ----------
@@ -679,12 +679,15 @@ def cmd_execute(args: argparse.Namespace) -> int:
                 failed.append(c.name)
     report = _all_records(out_dir, {c.name for c in all_chapters})
     _write_atomic(out_dir / "execution.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
-    with tempfile.TemporaryDirectory(dir=out_dir / RECORDS_DIR) as tmp:
-        write_execution_report(report, Path(tmp) / "execution.md")
-        write_figures_page(root, Path(tmp) / "figures.md")
-        write_ledger_page(root, Path(tmp) / "ledger.md")
-        for page in ("execution.md", "figures.md", "ledger.md"):
-            os.replace(Path(tmp) / page, out_dir / page)
+    # each page is written beside its final name (the pages hold paths relative to their folder), then moved
+    for page, write in (
+        ("execution.md", lambda path: write_execution_report(report, path)),
+        ("figures.md", lambda path: write_figures_page(root, path)),
+        ("ledger.md", lambda path: write_ledger_page(root, path)),
+    ):
+        tmp = out_dir / f".{page}.tmp"
+        write(tmp)
+        os.replace(tmp, out_dir / page)
     if failed:
         print(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -447,7 +447,7 @@ def balanced_representative(weights: Sequence) -> list[np.ndarray]:
     (e.g. an exact critical point followed by a random change of basis between layers) shrinks
     the nonzero eigenvalues on one side to round-off level relative to the others; at the balanced
     representative they are back to their natural size. The balancing: sweeps over consecutive pairs
-    of the symmetric congruence of :func:`_balance_step` (equalizing ``W_{i+1}^T W_{i+1}`` and
+    of the symmetric congruence of ``_balance_step`` (equalizing ``W_{i+1}^T W_{i+1}`` and
     ``W_i W_i^T`` along the eigenvectors of their sum, i.e. driving the invariants ``C_i`` of Lemma 2.3
     of [CLC] towards 0 where the ranks allow), then scalars ``c_i`` with ``prod c_i = 1`` that equalize
     the norms ``||c_i W_i||_F``.

@@ -14,7 +14,7 @@ measures it on the flow:
 * :func:`stable_manifold_points`: points of ``W^s(C_S)``, from the linearized stable bundle
   ``W* + eps v`` corrected in ``E^u`` by shooting (Newton on the unstable components of the flow at
   a horizon ``T``, with continuation in ``T``);
-* :func:`stable_convergence`: forward trajectories from those points (:func:`dlnlib.gradient_flow_batch`),
+* :func:`stable_convergence`: forward trajectories from those points (:func:`dlnlib.dynamics.gradient_flow_batch`),
   their distance to ``C_S`` and the fitted exponential rates, compared with the eigenvalues;
 * :func:`saddle_escape_times`: points pushed by ``δ`` along an unstable direction leave after a time
   ``≈ log(1/δ)/|λ_-|``; the fit of the escape time against ``log(1/δ)``;
@@ -152,7 +152,7 @@ class SaddleSplitting:
 
     @property
     def consistent(self) -> bool:
-        """Whether ``n_0 = dim C_S`` (27), ``n_- `` matches its prediction, and (if computed) the tangent too."""
+        """Whether ``n_0 = dim C_S`` (27), ``n_-`` matches its prediction, and (if computed) the tangent too."""
         ok = self.n_zero == self.dim_stratum and self.n_minus == self.n_minus_predicted
         if self.tangent_numerical >= 0:
             ok = ok and self.tangent_numerical == self.dim_stratum
@@ -186,7 +186,7 @@ def saddle_splitting(weights: Sequence, X, Y, *, check_tangent: bool = True, rng
     Parameters
     ----------
     weights : list of ndarray
-        A critical point ``[W_1, W_2]`` (e.g. :func:`dlnlib.critical_point`) that is a saddle.
+        A critical point ``[W_1, W_2]`` (e.g. :func:`dlnlib.critical.critical_point`) that is a saddle.
     X : ndarray of shape (d_x, m)
         Data; with ``Y``, satisfying Assumptions 1-3 of [CLC] (Assumption 4 for Prop. 5).
     Y : ndarray of shape (d_y, m)
@@ -337,7 +337,7 @@ def _as_splits(splits) -> tuple[list[SaddleSplitting], bool]:
 
 
 def _scaled_flow(y0: np.ndarray, horizons: np.ndarray, dims, X, Y, *, rtol: float, n_rec: int = 2):
-    """Flow each flat start ``y0[k]`` for its own time ``horizons[k]`` in one :func:`dlnlib.gradient_flow_batch` call.
+    """Flow each flat start ``y0[k]`` for its own time ``horizons[k]`` in one :func:`dlnlib.dynamics.gradient_flow_batch` call.
 
     Uses ``∇L(W; a X, a Y) = a^2 ∇L(W; X, Y)``: with per-trajectory data ``sqrt(T_k) (X, Y)`` the flow
     over ``s in [0, 1]`` is the original flow over ``t = T_k s``. Returns the final flat states and
@@ -429,7 +429,7 @@ def stable_manifold_points(
     finite-difference Jacobian (``n_- + 1`` trajectories per point), with continuation in the horizon
     ``T``: stages where the flow amplifies ``E^u`` by ``10^3, 10^6, ...`` up to ``growth``, each starting
     from the previous ``c``. Every trajectory of every stratum is integrated in one call of
-    :func:`dlnlib.gradient_flow_batch` per Newton step. Theorem 4.2 of [CLC] says such points form a
+    :func:`dlnlib.dynamics.gradient_flow_batch` per Newton step. Theorem 4.2 of [CLC] says such points form a
     manifold of codimension ``n_-``.
 
     Parameters
@@ -550,7 +550,7 @@ class ConvergenceFit:
     t : ndarray of shape (K, n_t)
         Recording times of each run.
     distance : ndarray of shape (K, n_t)
-        Distance to ``C_S`` (batched Newton projection) along the runs of :func:`dlnlib.gradient_flow_batch`
+        Distance to ``C_S`` (batched Newton projection) along the runs of :func:`dlnlib.dynamics.gradient_flow_batch`
         (NaN below the resolution of the projection, ``~1e-12``).
     predicted : ndarray of shape (K,)
         The predicted late rate of each start (:attr:`StableManifoldPoints.rates`).
@@ -611,7 +611,7 @@ def stable_convergence(splits, starts, X, Y, *, decades: float = 6.0, n_t: int =
     The paper's Figure 4 (Section 4.2.2 of [CLC]): a trajectory on ``W^s(C_S)`` approaches ``C_S`` at
     an exponential rate; near ``C_S`` the distance decays like ``e^{-λ t}``, ``λ`` the smallest
     stable eigenvalue present in the start. The distances (batched Newton projection onto the
-    critical set) are recorded along :func:`dlnlib.gradient_flow_batch` runs (restarted at every
+    critical set) are recorded along :func:`dlnlib.dynamics.gradient_flow_batch` runs (restarted at every
     recording time, all strata together) and fitted on the window where they decrease (see
     :class:`ConvergenceFit`). A computed point is on ``W^s`` only up to round-off and the shooting
     residual, which the flow amplifies like ``e^{|λ_-| t}``: the runs eventually leave ``C_S``.
@@ -758,7 +758,7 @@ def saddle_escape_times(
     Linearized at ``W*``, the unstable component grows like ``δ e^{|λ_-| t}``, so the loss falls to
     ``c_S - loss_drop`` after ``t_esc ≈ (log(1/δ) + const)/|λ_-|``: a straight line in ``log(1/δ)`` of
     slope ``1/|λ_-|``, the expansion rate of ``E^u`` in Proposition 5 of [CLC]. All pushes of all
-    strata are integrated in one call of :func:`dlnlib.gradient_flow_batch`.
+    strata are integrated in one call of :func:`dlnlib.dynamics.gradient_flow_batch`.
 
     Parameters
     ----------
@@ -885,7 +885,7 @@ def expanding_directions(splits, X, Y, *, growth: float = 1e3, h: float = 1e-6, 
     """Count the directions the flow expands at ``W*``: an empirical codimension of ``W^s(C_S)``.
 
     The derivative of the time-``T`` flow map at the equilibrium ``W*`` is obtained by central
-    finite differences of ``2P`` trajectories (:func:`dlnlib.gradient_flow_batch`, all strata in one
+    finite differences of ``2P`` trajectories (:func:`dlnlib.dynamics.gradient_flow_batch`, all strata in one
     call; the Hessian is not used to count): columns ``(φ_T(W* + h e_j) - φ_T(W* - h e_j)) / 2h``. Its
     singular values above ``1`` are the directions a start must avoid to converge: their number is
     the codimension of the stable manifold, predicted to be ``n_-`` (Theorem 4.2 of [CLC]); the
@@ -1000,7 +1000,7 @@ def shooting_fraction(
     """Shooting experiment: how the chance of staying near a saddle stratum scales with the start radius.
 
     Starts ``W* + ρ z`` with ``z ~ N(0, I_P/P)`` are integrated for a time ``T``
-    (:func:`dlnlib.gradient_flow_batch`, every start of every stratum in one call); a start "stays"
+    (:func:`dlnlib.dynamics.gradient_flow_batch`, every start of every stratum in one call); a start "stays"
     if ``L(T) >= c_S - loss_drop``. The starts that stay are those within a thin tube around
     ``W^s(C_S)`` whose width does not depend on ``ρ``; for ``ρ`` large compared with that width the
     fraction scales like ``ρ^{-codim}``. The fitted log-log slope therefore measures the
@@ -1081,7 +1081,7 @@ def shooting_fraction(
 def _flow_paths(y0: np.ndarray, times: np.ndarray, dims, sxx, syx, *, sign: float) -> np.ndarray:
     """Flat states ``(K, n_t, P)`` of ``dW/ds = sign T_k (-∇L)`` at ``s`` in ``[0, 1]``, ``times[k] = T_k``.
 
-    ``sign = -1`` integrates the flow backward in time (not available in :func:`dlnlib.gradient_flow_batch`).
+    ``sign = -1`` integrates the flow backward in time (not available in :func:`dlnlib.dynamics.gradient_flow_batch`).
     One DOP853 run on the stacked system (``K P`` unknowns), each trajectory rescaled to its own horizon.
     """
     k, p = y0.shape
