@@ -337,7 +337,9 @@ def _as_splits(splits) -> tuple[list[SaddleSplitting], bool]:
 
 
 def _scaled_flow(y0: np.ndarray, horizons: np.ndarray, dims, X, Y, *, rtol: float, n_rec: int = 2):
-    """Flow each flat start ``y0[k]`` for its own time ``horizons[k]`` in one :func:`dlnlib.dynamics.gradient_flow_batch` call.
+    """Flow each flat start ``y0[k]`` for its own time ``horizons[k]`` in one batched call.
+
+    One :func:`dlnlib.dynamics.gradient_flow_batch` call for all starts.
 
     Uses ``∇L(W; a X, a Y) = a^2 ∇L(W; X, Y)``: with per-trajectory data ``sqrt(T_k) (X, Y)`` the flow
     over ``s in [0, 1]`` is the original flow over ``t = T_k s``. Returns the final flat states and
