@@ -59,7 +59,7 @@ class HessianOperator(LinearOperator):
     ``E W_{i-1:1}^T``, ``W_{N:i+1}^T E`` are computed once; one product ``H v`` is then the
     directional derivative of the gradient ``G_i = W_{N:i+1}^T E W_{i-1:1}^T`` along ``v``
     (forward-mode prefix/suffix products), ``4N + 1`` matrix products, and ``H V`` for a block of
-    ``K`` vectors is the same computation batched (``matmat``). :attr:`n_products` counts the
+    ``K`` vectors is the same computation batched (``matmat``). ``n_products`` counts the
     Hessian-vector products done so far (a block of ``K`` counts ``K``).
     """
 
