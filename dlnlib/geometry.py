@@ -1,9 +1,9 @@
 """Geometry of the critical set for one hidden layer: stratification, Proposition 5, normal hyperbolicity.
 
-See the Mathematical notes, "One hidden layer and normal hyperbolicity" and "Reconstructed here — the normal count n_-,
-n_+ for N = 2" ([CLC] §4, eqs. (24)-(28), Proposition 5). For ``N = 2`` and data satisfying Assumptions 1-4 the critical
-set splits into submanifolds ``C_{r,S}`` (one per index set
-``S``, ``|S| = r``), each exactly the critical set at one critical value; the tangent space of
+See the Mathematical notes, "One hidden layer and normal hyperbolicity" and "Reconstructed here — the normal count
+``n_-``, ``n_+`` for N = 2" ([CLC] §4, eqs. (24)-(28), Proposition 5). For ``N = 2`` and data
+satisfying Assumptions 1-4 the critical set splits into submanifolds ``C_{r,S}`` (one per index set ``S``,
+``|S| = r``), each exactly the critical set at one critical value; the tangent space of
 ``C_{r,S}`` is the kernel of the Hessian and ``R^P = T C ⊕ E^s ⊕ E^u`` (normal hyperbolicity).
 
 This module provides
@@ -109,7 +109,7 @@ def critical_manifold_dimension(dims, r: int) -> int:
 
 def predicted_unstable_dimension(dims, S) -> int:
     """Predicted ``n_- = inv(S) + (d_2 - r)(d_1 - r)`` for one hidden layer (see the Mathematical notes, "Reconstructed
-    here — the normal count n_-, n_+ for N = 2", eq. (28)).
+    here — the normal count ``n_-``, ``n_+`` for N = 2"; eq. (28) is the splitting it refines).
 
     The number of negative Hessian eigenvalues at every point of ``C_{r,S}`` (the dimension of
     the unstable bundle ``E^u``); zero exactly at the global minima (``S`` top, ``r = min(d_1, d_2)``).

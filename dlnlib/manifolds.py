@@ -98,13 +98,13 @@ class SaddleSplitting:
         Hessian eigenvalues at ``W*``, ascending.
     tangent : ndarray of shape (P, n_0)
         Orthonormal basis of the Hessian kernel (``T C_S`` by Prop. 5).
-    stable : ndarray of shape (P, n_+)
+    stable : ndarray of shape (P, n₊)
         Eigenvectors of the positive eigenvalues (``E^s``), ascending eigenvalue (slowest first).
-    unstable : ndarray of shape (P, n_-)
+    unstable : ndarray of shape (P, n₋)
         Eigenvectors of the negative eigenvalues (``E^u``), most negative first.
-    stable_eigenvalues : ndarray of shape (n_+,)
+    stable_eigenvalues : ndarray of shape (n₊,)
         Positive eigenvalues, ascending: the contraction rates of the flow along ``E^s``.
-    unstable_eigenvalues : ndarray of shape (n_-,)
+    unstable_eigenvalues : ndarray of shape (n₋,)
         Negative eigenvalues, most negative first: ``|λ|`` is the expansion rate along ``E^u``.
     n_plus, n_minus, n_zero : int
         Inertia of the Hessian.
