@@ -1,6 +1,16 @@
 """dlnlib: deep linear networks, after Chitour, Liao & Couillet (arXiv:1811.03568).
 
-The public API is re-exported here; see the module docstrings for the mathematics.
+The public API is re-exported here; see the module docstrings for the mathematics. One module per
+concept: ``model`` (the network, its loss, gradient, invariants and data reduction), ``dynamics``
+(gradient flow and descent, batched), ``convergence`` (boundedness, Lemma 2.4, Proposition 2),
+``rates`` (Theorem 2.2), ``critical`` (critical points and values), ``hessian`` and ``spectrum``
+(second order), ``landscape`` (critical points along trajectories), ``geometry`` and ``manifolds``
+(the critical manifolds and their stable sets), ``experiments`` and ``campaign`` (the overfitting
+Monte Carlo), ``stepsize`` (step-size bounds), ``losses`` (other losses, pure and spurious points),
+``optimizers`` and ``relu`` (Remarks 2-3).
+
+The book's machinery (chapters, figures, glue, generated pages, the command line) is the separate
+subpackage :mod:`dlnlib.companion`; ``import dlnlib`` does not import it.
 """
 
 from .campaign import (
@@ -13,6 +23,18 @@ from .campaign import (
     read_spec,
     read_table,
     run_campaign,
+)
+from .convergence import (
+    FlowNormBound,
+    Lemma24Sandwich,
+    Lemma24Terms,
+    Prop2Rate,
+    flow_norm_bound,
+    gd_invariant_increment,
+    lemma24_sandwich,
+    lemma24_terms,
+    prop2_rate,
+    remark4_weights,
 )
 from .critical import (
     CriticalIndexSet,
@@ -77,10 +99,8 @@ from .landscape import (
     balanced_critical_point,
     drop_directions,
     escape_times,
-    format_index_set,
     inertia_row,
     inertia_table,
-    markdown_table,
     middle_rank,
     next_lower_value,
     perturbed_batch,
@@ -107,6 +127,8 @@ from .losses import (
     composite_loss,
     is_filling,
     local_minima_search,
+    pure_spurious_table,
+    rank_one_profile,
     symmetry_tangent_space,
     variety_stationarity,
 )
@@ -146,27 +168,21 @@ from .model import (
 )
 from .optimizers import SGD, Adam, HeavyBall, OptimizerRun, optimize_batch
 from .rates import (
+    DecayRates,
+    LogLogFit,
     LojasiewiczFit,
     RateFit,
     RatePrediction,
+    decay_rates,
+    exponential_bound_excess,
     fit_exponential_rate,
+    fit_loglog_slope,
     fit_lojasiewicz,
     fit_power_rate,
     loss_excess,
     predicted_rates,
     scalar_balanced_prediction,
     scalar_balanced_start,
-)
-from .related import (
-    DivergenceSample,
-    bounds_or_nan,
-    descent_end_to_end_norms,
-    first_diverging_steps,
-    pure_spurious_table,
-    rank_one_profile,
-    report_instances,
-    report_stepsize_data,
-    rows_to_markdown,
 )
 from .relu import (
     ReluDescent,
@@ -185,30 +201,19 @@ from .spectrum import (
     spread_reduced_data,
 )
 from .stepsize import (
+    DivergenceSample,
     DoublingResult,
     StepSizeBound,
     StepSizeBoundSample,
     balancedness,
+    bounds_or_nan,
+    descent_end_to_end_norms,
     first_diverging_step,
+    first_diverging_steps,
+    report_instances,
+    report_stepsize_data,
     step_size_bound,
     step_size_bounds,
-)
-from .theory import (
-    DecayRates,
-    FlowNormBound,
-    Lemma24Sandwich,
-    Lemma24Terms,
-    LogLogFit,
-    Prop2Rate,
-    decay_rates,
-    exponential_bound_excess,
-    fit_loglog_slope,
-    flow_norm_bound,
-    gd_invariant_increment,
-    lemma24_sandwich,
-    lemma24_terms,
-    prop2_rate,
-    remark4_weights,
 )
 
 __version__ = "0.1.0"
@@ -315,7 +320,6 @@ __all__ = [
     "fit_lojasiewicz",
     "fit_power_rate",
     "flow_norm_bound",
-    "format_index_set",
     "gd_balance_increment",
     "gd_invariant_increment",
     "gradient",
@@ -346,7 +350,6 @@ __all__ = [
     "loss_excess",
     "make_data",
     "manifold_portrait",
-    "markdown_table",
     "memory_budget",
     "middle_rank",
     "neuron_balances",
@@ -375,7 +378,6 @@ __all__ = [
     "remark4_weights",
     "report_instances",
     "report_stepsize_data",
-    "rows_to_markdown",
     "run_campaign",
     "saddle_escape_times",
     "saddle_splitting",

@@ -1,7 +1,7 @@
-"""``python -m dlnlib``: see :mod:`dlnlib.cli`."""
+"""``python -m dlnlib``: see :mod:`dlnlib.companion.cli`."""
 
 import sys
 
-from .cli import main
+from .companion.cli import main
 
 sys.exit(main())

@@ -36,14 +36,11 @@ References
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import json
 import math
 import os
-import sys
-import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -538,71 +535,3 @@ def campaign_summary(out: str | os.PathLike) -> dict:
         "pooled": {"n_done": tot, "n_global": glob, "ci_low": pooled[0], "ci_high": pooled[1]},
         "complete": all(r["n_done"] == r["n_trials"] for r in rows),
     }
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m dlnlib campaign``."""
-    p.add_argument("spec", help="campaign TOML file (see campaigns/example.toml)")
-    p.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
-    p.add_argument("--scheduler", help="dask scheduler: tcp://HOST:8786, or 'local' for a LocalCluster")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local processes (default: all CPUs)")
-    p.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --limit-hours")
-    p.add_argument("--limit-hours", type=float, default=1.0, help="refuse larger estimates without --yes")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def _human(nbytes: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if nbytes < 1000:
-            return f"{nbytes:.3g} {unit}"
-        nbytes /= 1000
-    return f"{nbytes:.3g} PB"
-
-
-def cmd_campaign(args: argparse.Namespace) -> int:
-    """The ``campaign`` command: estimate, refuse above the limit without ``--yes``, run or resume.
-
-    Returns
-    -------
-    int
-        0 on success, 2 for an invalid spec or a refused estimate, 130 when interrupted.
-    """
-    try:
-        spec = load_spec(args.spec)
-        workers = check_positive(args.workers, "--workers", integer=True)
-    except (OSError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    est = spec.estimate(workers)
-    n_chunks = len(spec.chunks())
-    print(
-        f"campaign: {len(spec.configs)} configurations, {est['trajectories']:,} trajectories in {n_chunks} chunks; "
-        f"estimated {est['seconds'] / 3600:.2g} h on {workers} worker(s) ({est['cpu_seconds'] / 3600:.2g} CPU-h), "
-        f"disk {_human(est['disk_bytes'])}"
-    )
-    if est["seconds"] > args.limit_hours * 3600 and not args.yes:
-        print(
-            f"error: the estimate exceeds --limit-hours {args.limit_hours:g}; pass --yes to run it anyway",
-            file=sys.stderr,
-        )
-        return 2
-    t0 = time.perf_counter()
-    try:
-        with executor_for(args.scheduler, workers) as ex:
-            summary = run_campaign(spec, args.out, executor=ex, progress=not args.quiet)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        done = len(list((Path(args.out) / "chunks").glob("c*.parquet")))
-        print(f"\ninterrupted: {done} of {n_chunks} chunks are on disk; rerun the same command to resume")
-        return 130
-    p = summary["pooled"]
-    print(
-        f"done in {time.perf_counter() - t0:.1f} s: {p['n_global']}/{p['n_done']} runs at a global minimum, "
-        f"pooled 95 % Wilson lower bound {p['ci_low']:.4f}; summary: {Path(args.out) / 'summary.json'}"
-    )
-    return 0

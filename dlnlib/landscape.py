@@ -51,10 +51,8 @@ __all__ = [
     "balanced_critical_point",
     "drop_directions",
     "escape_times",
-    "format_index_set",
     "inertia_row",
     "inertia_table",
-    "markdown_table",
     "middle_rank",
     "next_lower_value",
     "perturbed_batch",
@@ -723,48 +721,3 @@ def tight_inertia_formula(dims, S) -> tuple[int, int, int]:
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A GitHub/MyST markdown table (for ``IPython.display.Markdown`` in the chapters).
-
-    Parameters
-    ----------
-    header : sequence of str
-        Column titles.
-    rows : sequence of sequence
-        Table rows, each with one cell per column.
-
-    Returns
-    -------
-    str
-        The table in markdown.
-
-    Raises
-    ------
-    ValueError
-        If a row does not have as many cells as the header.
-    """
-    header = [str(h) for h in header]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for row in rows:
-        if len(row) != len(header):
-            raise ValueError(f"row {row!r} has {len(row)} cells, the header has {len(header)}")
-        lines.append("| " + " | ".join(str(c) for c in row) + " |")
-    return "\n".join(lines)
-
-
-def format_index_set(S: Sequence[int]) -> str:
-    """The paper's 1-based notation: ``"{1, 2, 3}"`` for the 0-based ``(0, 1, 2)``, ``"∅"`` when empty.
-
-    Parameters
-    ----------
-    S : sequence of int
-        0-based index set.
-
-    Returns
-    -------
-    str
-        The 1-based set.
-    """
-    return "{" + ", ".join(str(int(i) + 1) for i in S) + "}" if len(S) else "∅"

@@ -15,6 +15,10 @@ Each loss has ``value(A)``, ``grad(A)`` (shape ``(d_y, d_x)``) and ``hess(A)`` (
 block structure of the Mathematical notes, "The Hessian and the landscape" with ``X = I`` and the residual ``R``
 replaced by ``G``.
 
+* :func:`pure_spurious_table` — pure/spurious and strict/non-strict verdicts of square-loss critical points;
+* :func:`rank_one_profile` — ``min_σ ℓ(σ u_θ v_φ^T)`` over rank-one ``2 x 2`` matrices, the functional-space
+  landscape of the non-filling widths ``(2, 1, 2)``.
+
 Functional space ([TKB]): ``M_r = {A : rank A <= r}``, ``r = r_max = min(d_0, ..., d_N)``; the
 architecture is *filling* if ``r_max = min(d_x, d_y)`` (then ``M_r`` is the whole matrix space).
 
@@ -58,6 +62,8 @@ __all__ = [
     "composite_loss",
     "is_filling",
     "local_minima_search",
+    "pure_spurious_table",
+    "rank_one_profile",
     "symmetry_tangent_space",
     "variety_stationarity",
 ]
@@ -1234,3 +1240,118 @@ def local_minima_search(
         n_uncertified=int(np.sum(~ok)),
         filling=is_filling(d),
     )
+
+
+def rank_one_profile(ell: EndToEndLoss, thetas, phis, sigmas) -> tuple[np.ndarray, np.ndarray]:
+    """Profile ``min_σ ℓ(σ u_θ v_φ^T)`` on a grid: the loss over the rank-one matrices, by direction.
+
+    ``u_θ = (cos θ, sin θ)``, ``v_φ = (cos φ, sin φ)``; every nonzero rank-one ``2 x 2`` matrix is
+    ``σ u_θ v_φ^T`` with ``θ, φ ∈ [0, π)`` and ``σ ≠ 0``, so this is the functional-space picture
+    of the non-filling widths ``(2, 1, 2)`` ([TKB]; see the Mathematical notes, "Pure and spurious critical points").
+    The minimum over ``σ`` is taken on the grid ``sigmas`` (``ℓ`` must be elementwise, e.g.
+    :class:`~dlnlib.losses.WeightedLogCoshLoss`, and vectorize over leading axes of ``A``).
+
+    Parameters
+    ----------
+    ell : EndToEndLoss
+        Elementwise loss of ``2 x 2`` matrices.
+    thetas, phis : array_like
+        Angles in ``[0, π)``.
+    sigmas : array_like
+        Grid of scales ``σ``.
+
+    Returns
+    -------
+    values : ndarray of shape (len(thetas), len(phis))
+        The profile.
+    best_sigma : ndarray of shape (len(thetas), len(phis))
+        The minimizing ``σ`` of each cell.
+
+    Raises
+    ------
+    ValueError
+        If the target of ``ell`` is not ``2 x 2``.
+    """
+    if tuple(ell.target.shape) != (2, 2):
+        raise ValueError(f"rank_one_profile needs a loss of 2 x 2 matrices, got target shape {ell.target.shape}")
+    t = as_finite_array(thetas, "thetas", ndim=1)
+    p = as_finite_array(phis, "phis", ndim=1)
+    s = as_finite_array(sigmas, "sigmas", ndim=1)
+    u = np.stack([np.cos(t), np.sin(t)], axis=1)  # (T, 2)
+    v = np.stack([np.cos(p), np.sin(p)], axis=1)  # (P, 2)
+    A = s[None, None, :, None, None] * (u[:, None, None, :, None] * v[None, :, None, None, :])  # (T, P, S, 2, 2)
+    vals = _elementwise_value(ell, A)
+    j = np.argmin(vals, axis=2)
+    return np.take_along_axis(vals, j[..., None], axis=2)[..., 0], s[j]
+
+
+def _elementwise_value(ell: EndToEndLoss, A: np.ndarray) -> np.ndarray:
+    """``ℓ`` on a stack of matrices ``(..., d_y, d_x)`` for the elementwise losses of :mod:`dlnlib.losses`."""
+    r = A - ell.target
+    if hasattr(ell, "weights"):  # WeightedLogCoshLoss
+        a = np.abs(r)
+        f = ell.weights * (a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0))
+    elif hasattr(ell, "delta"):  # HuberLoss
+        a, dl = np.abs(r), ell.delta
+        f = np.where(a <= dl, 0.5 * a * a, dl * (a - 0.5 * dl))
+    else:  # SquareLoss
+        f = 0.5 * r * r
+    return f.sum(axis=(-2, -1))
+
+
+def pure_spurious_table(U, dims) -> list[dict]:
+    """Pure/spurious and strict/non-strict verdicts for every square-loss critical point type of ``dims``.
+
+    The square loss ``1/2 ||U - W_{N:1}||_F^2`` is the loss of [CLC] with whitened data ``X = I``,
+    ``Y = U`` (see the Mathematical notes, "Notation" and "Pure and spurious critical points"). For every admissible
+    index set ``S`` (:func:`dlnlib.critical.critical_index_sets`) the tight critical point
+    :func:`dlnlib.critical.critical_point` is classified by
+    :func:`dlnlib.losses.classify_pure_spurious` and by :func:`dlnlib.hessian.classify`.
+
+    Parameters
+    ----------
+    U : ndarray of shape (d_y, d_x)
+        Target of the square loss.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)`` with ``d_0 = d_x``, ``d_N = d_y``.
+
+    Returns
+    -------
+    list of dict
+        One per index set, by value, with keys ``S`` (1-based, as in the paper), ``rank``,
+        ``top``, ``value``, ``pure_spurious``, ``kind``, ``rank_max`` (``|S| = r_max``),
+        ``projected`` (norm of ``ℓ'(A)`` projected onto the tangent cone of ``{rank <= r_max}``
+        at ``A = W_{N:1}``, :func:`dlnlib.losses.variety_stationarity`) and ``slope`` (finite
+        difference ``(ℓ(A + t Z) - ℓ(A)) / t``, ``t = 1e-6``, along its steepest cone direction
+        ``Z``; 0 when ``projected`` is 0). ``projected`` and ``slope`` check the definition of
+        pure on the end-to-end matrix, independently of the rule used by the classifier.
+    """
+    from .critical import critical_index_sets, critical_point
+    from .hessian import classify
+    from .losses import SquareLoss, classify_pure_spurious, variety_stationarity
+
+    U = as_finite_array(U, "U", ndim=2)
+    d = _check_dims(dims)
+    X = np.eye(U.shape[1])
+    ell = SquareLoss(U)
+    rows = []
+    for c in critical_index_sets(X, U, d):
+        ws = critical_point(X, U, d, c.index_set)
+        A = _end_to_end(ws)
+        v = variety_stationarity(A, ell.grad(A), min(d))
+        t = 1e-6
+        slope = (ell.value(A + t * v.direction) - ell.value(A)) / t
+        rows.append(
+            {
+                "S": tuple(i + 1 for i in c.index_set),
+                "rank": c.rank,
+                "top": c.is_top,
+                "value": c.value,
+                "rank_max": c.rank == min(d),
+                "pure_spurious": classify_pure_spurious(ws, ell),
+                "kind": classify(ws, X, U),
+                "projected": v.projected_norm,
+                "slope": float(slope),
+            }
+        )
+    return rows

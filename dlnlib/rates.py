@@ -13,7 +13,8 @@ gives the rates (see the Mathematical notes, Convergence):
   positive Hessian eigenvalue at ``W*``, and ``L - L* ~ exp(-2 λ t)``;
 * ``θ > 1/2``: ``L - L* ~ t^{-1/(2θ-1)}`` and ``||W(t) - W*|| ~ t^{-(1-θ)/(2θ-1)}``.
 
-This module measures ``θ`` (a log-log fit of ``||∇L||`` against ``L - L*``) and the rate of
+This module fits decay rates and power laws (:func:`decay_rates`, :func:`fit_loglog_slope`,
+:func:`exponential_bound_excess`), measures ``θ`` (a log-log fit of ``||∇L||`` against ``L - L*``) and the rate of
 ``||W(t) - W*||`` (exponential or power-law fit), and gives the exponents predicted for two scalar
 examples where the normal Hessian degenerates (:func:`scalar_balanced_prediction`).
 
@@ -29,13 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_finite_array, check_positive
-from .theory import fit_loglog_slope
 
 __all__ = [
+    "DecayRates",
+    "LogLogFit",
     "LojasiewiczFit",
     "RateFit",
     "RatePrediction",
+    "decay_rates",
+    "exponential_bound_excess",
     "fit_exponential_rate",
+    "fit_loglog_slope",
     "fit_lojasiewicz",
     "fit_power_rate",
     "loss_excess",
@@ -395,3 +400,199 @@ def scalar_balanced_start(depth: int, u0: float, *, at: str) -> tuple[list[np.nd
     if saddle:
         ws[-1] = np.array([[-u]])
     return ws, np.ones((1, 1)), np.full((1, 1), 1.0 if saddle else 0.0)
+
+
+@dataclass(frozen=True)
+class LogLogFit:
+    """Least-squares fit ``log y = log(prefactor) + slope * log x`` (:func:`fit_loglog_slope`).
+
+    Attributes
+    ----------
+    slope : float
+        Fitted exponent.
+    prefactor : float
+        ``y ≈ prefactor * x**slope``.
+    r_squared : float
+        Coefficient of determination of the fit in log-log coordinates.
+    n_points : int
+        Number of points used.
+    """
+
+    slope: float
+    prefactor: float
+    r_squared: float
+    n_points: int
+
+    @property
+    def intercept(self) -> float:
+        """Natural logarithm of the prefactor (intercept in ``log``-``log`` coordinates)."""
+        return float(np.log(self.prefactor))
+
+    def __call__(self, x) -> np.ndarray:
+        """The fitted power law evaluated at ``x``.
+
+        Parameters
+        ----------
+        x : array_like
+            Positive abscissae.
+
+        Returns
+        -------
+        ndarray
+            ``prefactor * x**slope``.
+        """
+        return self.prefactor * np.asarray(x, dtype=float) ** self.slope
+
+
+def fit_loglog_slope(x, y) -> LogLogFit:
+    """Fit a power law ``y ≈ c x^p`` by least squares on ``(log x, log y)``.
+
+    Parameters
+    ----------
+    x, y : array_like
+        1-D arrays of the same length ``>= 2`` with finite positive entries, ``x`` not constant.
+
+    Returns
+    -------
+    LogLogFit
+        The fit.
+
+    Raises
+    ------
+    ValueError
+        If the inputs do not satisfy the conditions above.
+
+    Examples
+    --------
+    >>> fit_loglog_slope([1.0, 2.0, 4.0], [3.0, 12.0, 48.0]).slope  # doctest: +ELLIPSIS
+    2.0...
+    """
+    x = as_finite_array(x, "x", ndim=1)
+    y = as_finite_array(y, "y", ndim=1)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if x.size < 2:
+        raise ValueError(f"need at least 2 points to fit a slope, got {x.size}")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"a log-log fit needs positive values: min(x) = {x.min():.3g}, min(y) = {y.min():.3g}")
+    lx, ly = np.log(x), np.log(y)
+    if np.ptp(lx) == 0:
+        raise ValueError("x must not be constant (the slope is undefined)")
+    a = np.column_stack([lx, np.ones_like(lx)])
+    (slope, icpt), *_ = np.linalg.lstsq(a, ly, rcond=None)
+    resid = ly - (slope * lx + icpt)
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else 1.0
+    return LogLogFit(slope=float(slope), prefactor=float(np.exp(icpt)), r_squared=r2, n_points=int(x.size))
+
+
+@dataclass(frozen=True)
+class DecayRates:
+    """Measured exponential decay rates of a loss curve (:func:`decay_rates`).
+
+    Rates are for ``L(t) ∝ exp(-2 r t)``, the normalization of Proposition 2 of [CLC].
+
+    Attributes
+    ----------
+    average : float
+        ``-log(L(T) / L(0)) / (2 T)`` over ``[0, T]``.
+    instantaneous_min : float
+        ``min_t ||∇L(t)||² / (2 (L(t) - L_min))`` over the recorded times in ``[0, T]``; along a
+        gradient flow ``dL/dt = -||∇L||²``, so this is the smallest instantaneous rate
+        ``-(dL/dt) / (2 (L - L_min))``.
+    horizon : float
+        The time ``T``: the last recorded time whose excess loss is above ``loss_floor`` times
+        the initial one (or the last recorded time).
+    """
+
+    average: float
+    instantaneous_min: float
+    horizon: float
+
+
+def decay_rates(t, loss, grad_norm, *, loss_min: float = 0.0, loss_floor: float = 1e-12) -> DecayRates:
+    """Average and smallest instantaneous exponential rate of a gradient-flow loss curve.
+
+    Parameters
+    ----------
+    t : ndarray of shape (n_t,)
+        Recorded times, increasing, starting at 0.
+    loss, grad_norm : ndarray of shape (n_t,)
+        Loss and gradient norm at those times.
+    loss_min : float, optional
+        Keyword-only. The limit value subtracted from ``loss`` (0 for the reduced problem at a
+        global minimum).
+    loss_floor : float, optional
+        Keyword-only. Ignore times whose excess loss is below ``loss_floor * (L(0) - L_min)``
+        (round-off).
+
+    Returns
+    -------
+    DecayRates
+        The measured rates.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent or invalid inputs.
+    """
+    t = as_finite_array(t, "t", ndim=1)
+    lo = as_finite_array(loss, "loss", ndim=1)
+    gn = as_finite_array(grad_norm, "grad_norm", ndim=1)
+    if not (t.shape == lo.shape == gn.shape) or t.size < 2:
+        raise ValueError(
+            f"t, loss and grad_norm must be 1-D of the same length >= 2, got {t.shape}, {lo.shape}, {gn.shape}"
+        )
+    if t[0] != 0 or np.any(np.diff(t) < 0):
+        raise ValueError("t must be non-decreasing and start at 0")
+    excess = lo - float(loss_min)
+    if excess[0] <= 0:
+        raise ValueError(f"the initial excess loss L(0) - loss_min must be positive, got {excess[0]:.3g}")
+    keep = excess > check_positive(loss_floor, "loss_floor") * excess[0]
+    last = int(np.flatnonzero(keep)[-1])
+    if last == 0:
+        raise ValueError("the loss falls below loss_floor * L(0) at the first recorded time after 0")
+    avg = -np.log(excess[last] / excess[0]) / (2.0 * t[last])
+    inst = gn[: last + 1] ** 2 / (2.0 * excess[: last + 1])
+    return DecayRates(average=float(avg), instantaneous_min=float(np.min(inst)), horizon=float(t[last]))
+
+
+def exponential_bound_excess(t, loss, rate: float, *, loss_floor: float = 1e-12) -> float:
+    """How far a loss curve exceeds the exponential bound ``L(0) exp(-2 rate t)``, in decades.
+
+    Returns ``max_t log10(L(t) / (L(0) exp(-2 rate t)))`` over the recorded times whose loss is above
+    ``loss_floor * L(0)`` (below that, round-off dominates). The value is 0 at ``t = 0``, so a
+    result ``<= 0`` (up to integration error) means the bound holds; a positive result is the size
+    of the violation. Computed in logarithms, so it does not overflow when the bound underflows.
+
+    Parameters
+    ----------
+    t : ndarray of shape (n_t,)
+        Recorded times, starting at 0.
+    loss : ndarray of shape (n_t,)
+        Loss values (``L(0) > 0``).
+    rate : float
+        The rate ``κ`` (any real number: also used for the invalid "naive" products).
+    loss_floor : float, optional
+        Keyword-only. Relative loss level below which times are ignored.
+
+    Returns
+    -------
+    float
+        ``max_t log10(L(t) / (L(0) exp(-2 rate t)))``, in decades.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent or invalid inputs.
+    """
+    t = as_finite_array(t, "t", ndim=1)
+    lo = as_finite_array(loss, "loss", ndim=1)
+    if t.shape != lo.shape or t.size == 0 or t[0] != 0:
+        raise ValueError(f"t and loss must be 1-D of the same length with t[0] = 0, got {t.shape} and {lo.shape}")
+    if lo[0] <= 0:
+        raise ValueError(f"the initial loss must be positive, got {lo[0]:.3g}")
+    rate = float(as_finite_array(rate, "rate", ndim=0))
+    keep = lo > check_positive(loss_floor, "loss_floor") * lo[0]
+    excess = np.log10(lo[keep] / lo[0]) + 2.0 * rate * t[keep] / np.log(10.0)
+    return float(np.max(excess))

@@ -28,6 +28,12 @@ place of ``||Y||_2`` the same argument bounds ``||W_{N:1}||_F``; the spectral re
 consistent with the spectral norms of ``K_δ``.) ``m_variant="report"`` evaluates the printed
 formula literally, ``M = sqrt(2 ||Y - W_{N:1}(0) X||_F + ||Y||_2) / σ_min(X)``, for comparison only.
 
+**Experiments** (the student report's, batched over networks): :func:`report_stepsize_data` (its
+§5.4 data), :func:`report_instances` (random networks with fresh or shared data), :func:`bounds_or_nan`
+(the bound per network, NaN where balancedness fails), :func:`first_diverging_steps` (the doubling
+experiment for many networks in one :func:`~dlnlib.dynamics.gradient_descent_batch`) and
+:func:`descent_end_to_end_norms` (``L(W(k))`` and ``||W_{N:1}(k)||_2`` along one run).
+
 **Convention.** The report's loss has no 1/2; a step ``η`` for the no-1/2 loss equals a step ``2η``
 for the 1/2-loss (see the Mathematical notes, "Notation"). All step sizes here are for the loss *with* the 1/2, as in
 :func:`dlnlib.dynamics.gradient_descent`; :attr:`StepSizeBound.eta_no_half` gives ``η/2``.
@@ -47,24 +53,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_rng, as_weights, check_positive
+from ._validation import as_finite_array, as_rng, as_weights, check_positive
 from .dynamics import CONVERGED, DIVERGED, gradient_descent_batch
 from .model import (
     _check_dims,
     _check_problem,
     _check_xy,
     _end_to_end,
+    _gradient_from_e,
     _invariants_any,
     _loss_at,
+    _prefix_products,
     random_weights,
 )
 
 __all__ = [
+    "DivergenceSample",
     "DoublingResult",
     "StepSizeBound",
     "StepSizeBoundSample",
     "balancedness",
+    "bounds_or_nan",
+    "descent_end_to_end_norms",
     "first_diverging_step",
+    "first_diverging_steps",
+    "report_instances",
+    "report_stepsize_data",
     "step_size_bound",
     "step_size_bounds",
 ]
@@ -612,3 +626,285 @@ def first_diverging_step(
         eta0=eta0,
         n_epochs=n_epochs,
     )
+
+
+def report_stepsize_data(rng, *, d: int = 5, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Data of the student report's step-size experiment (§5.4; see Chen, Choi and Scialanga, Math 273A final project).
+
+    ``X`` is ``d x d`` standard Gaussian and ``Y = diag(1, ..., d) X + noise * Z`` with ``Z``
+    standard Gaussian (the report writes ``N(0, 0.1)``; read as standard deviation 0.1). Our
+    orientation (columns are samples); the report's is transposed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    d : int, optional
+        Keyword-only. Dimension (``d_x = d_y = m = d``).
+    noise : float, optional
+        Keyword-only. Standard deviation of the noise.
+
+    Returns
+    -------
+    X, Y : ndarray of shape (d, d)
+        Data and targets.
+
+    Raises
+    ------
+    ValueError
+        Invalid ``d`` or ``noise``.
+    """
+    g = as_rng(rng)
+    d = check_positive(d, "d", integer=True)
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite non-negative number, got {noise!r}")
+    X = g.standard_normal((d, d))
+    Y = np.diag(np.arange(1.0, d + 1.0)) @ X + noise * g.standard_normal((d, d))
+    return X, Y
+
+
+def report_instances(rng, n: int, dims, *, scale: float = 1.0, noise: float = 0.1, fresh_data: bool = True):
+    """Draw ``n`` instances ``(weights, X, Y)`` of the report's step-size experiment (see Chen, Choi and Scialanga, Math
+    273A final project).
+
+    Instance ``j`` is drawn from the ``j``-th child of ``rng.spawn(n)``: with ``fresh_data`` its own
+    data :func:`report_stepsize_data` ``(child, d=dims[0], noise=noise)`` and then the weights
+    :func:`dlnlib.model.random_weights` ``(dims, child, scale=scale)``; without, the data of the
+    first instance are shared by all (one data set, many random networks).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Source of randomness.
+    n : int
+        Number of instances.
+    dims : sequence of int
+        Widths ``(d_0, ..., d_N)``, with ``d = dims[0]``.
+    scale : float, optional
+        Keyword-only. Initialization scale.
+    noise : float, optional
+        Keyword-only. Noise level of :func:`report_stepsize_data`.
+    fresh_data : bool, optional
+        Keyword-only. Draw new data for every instance.
+
+    Returns
+    -------
+    networks : list of list of ndarray
+        ``n`` weight lists.
+    X, Y : ndarray of shape (n, d, d)
+        Data and targets (one copy per instance).
+
+    Raises
+    ------
+    ValueError
+        Invalid ``n``, ``dims`` or parameters.
+    """
+    d = _check_dims(dims)
+    if d[0] != d[-1]:
+        raise ValueError(f"the report's data need d_x = d_y (Y = diag(1..d) X), got dims = {d}")
+    n = check_positive(n, "n", integer=True)
+    nets, xs, ys = [], [], []
+    for j, child in enumerate(as_rng(rng).spawn(n)):
+        X, Y = report_stepsize_data(child, d=d[0], noise=noise) if (fresh_data or j == 0) else (xs[0], ys[0])
+        xs.append(X)
+        ys.append(Y)
+        nets.append(random_weights(d, child, scale=scale))
+    return nets, np.stack(xs), np.stack(ys)
+
+
+def _per_network_data(X, Y, n: int) -> tuple[np.ndarray, np.ndarray]:
+    X = as_finite_array(X, "X", ndim=(2, 3))
+    Y = as_finite_array(Y, "Y", ndim=(2, 3))
+    X = np.broadcast_to(X, (n, *X.shape[-2:])) if X.ndim == 2 else X
+    Y = np.broadcast_to(Y, (n, *Y.shape[-2:])) if Y.ndim == 2 else Y
+    if X.shape[0] != n or Y.shape[0] != n:
+        raise ValueError(f"per-network X, Y need {n} entries on the first axis, got {X.shape} and {Y.shape}")
+    return X, Y
+
+
+def bounds_or_nan(networks: Sequence, X, Y, *, m_variant: str = "corrected") -> np.ndarray:
+    """Step-size bound of [NRT] Theorem 2.4 (:func:`dlnlib.stepsize.step_size_bound`) per network.
+
+    NaN where the balancedness hypothesis fails (``α >= 1`` with the report's default ``δ``),
+    instead of an exception.
+
+    Parameters
+    ----------
+    networks : list of list of ndarray
+        ``n`` weight lists.
+    X, Y : ndarray of shape (d, m) or (n, d, m)
+        Shared or per-network data and targets.
+    m_variant : {"corrected", "report"}, optional
+        Keyword-only. Reading of ``M`` (see :func:`dlnlib.stepsize.step_size_bound`).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The bound ``η`` of each network, NaN where the hypothesis fails.
+    """
+    return _bounds_or_nan(networks, X, Y, m_variant)[0]
+
+
+def _bounds_or_nan(
+    networks: Sequence, X, Y, m_variant: str
+) -> tuple[np.ndarray, list[list[np.ndarray]], np.ndarray, np.ndarray]:
+    """:func:`bounds_or_nan` and the checked inputs: ``(eta, weight lists, Xs, Ys)`` (``Xs``, ``Ys`` per network)."""
+    m_variant = _check_variant(m_variant)
+    Xs, Ys = _per_network_data(X, Y, len(networks))
+    out = np.full(len(networks), np.nan)
+    nets = []
+    for j, ws in enumerate(networks):
+        ws, Xj, Yj = _check_problem(ws, Xs[j], Ys[j], "networks[j]")
+        out[j] = _eta_or_nan(ws, Xj, Yj, m_variant)
+        nets.append(ws)
+    return out, nets, Xs, Ys
+
+
+@dataclass(frozen=True)
+class DivergenceSample:
+    """The doubling experiment for many networks (:func:`first_diverging_steps`).
+
+    All step sizes are for the loss with the 1/2 (halve them for the report's loss).
+
+    Attributes
+    ----------
+    eta : ndarray of shape (n,)
+        Step-size bound of each network (NaN where the hypothesis ``α < 1`` fails).
+    first_diverging_step : ndarray of shape (n,)
+        ``factor η 2^k`` for the first diverging ``k`` (NaN if the hypothesis fails or no
+        candidate diverged).
+    k : ndarray of shape (n,)
+        That ``k`` (``-1`` if none).
+    n_epochs : int
+        GD iterations per candidate.
+    max_doublings : int
+        Largest ``k`` tried.
+    factor : float
+        ``eta0 = factor * eta``.
+    """
+
+    eta: np.ndarray
+    first_diverging_step: np.ndarray
+    k: np.ndarray = field(repr=False)
+    n_epochs: int = 5000
+    max_doublings: int = 20
+    factor: float = 0.9
+
+    @property
+    def valid(self) -> np.ndarray:
+        """The hypothesis ``α < 1`` holds (the bound is defined)."""
+        return np.isfinite(self.eta)
+
+    @property
+    def fraction_diverged(self) -> float:
+        """Fraction of the valid networks for which some candidate step diverged."""
+        return float(np.mean(self.k[self.valid] >= 0)) if np.any(self.valid) else float("nan")
+
+
+def first_diverging_steps(
+    networks: Sequence,
+    X,
+    Y,
+    *,
+    n_epochs: int = 5000,
+    max_doublings: int = 20,
+    factor: float = 0.9,
+    m_variant: str = "corrected",
+    grad_tol: float | None = 1e-10,
+) -> DivergenceSample:
+    """The report's doubling experiment for many networks at once (see Chen, Choi and Scialanga, Math 273A final
+    project).
+
+    For each network satisfying the hypothesis of [NRT] (:func:`bounds_or_nan`) the candidates
+    ``factor * η * 2^k``, ``k = 0..max_doublings``, are run for ``n_epochs`` GD steps, all networks
+    and candidates in *one* :func:`~dlnlib.dynamics.gradient_descent_batch`; the first diverging
+    ``k`` is the answer of the sequential procedure (as :func:`dlnlib.stepsize.first_diverging_step`
+    for one network).
+
+    Parameters
+    ----------
+    networks : list of list of ndarray
+        ``n`` weight lists (same widths).
+    X, Y : ndarray of shape (d, m) or (n, d, m)
+        Shared or per-network data and targets.
+    n_epochs, max_doublings, factor, m_variant, grad_tol : optional
+        Keyword-only; see :func:`dlnlib.stepsize.first_diverging_step` (``factor`` scales the
+        bound into ``eta0``).
+
+    Returns
+    -------
+    DivergenceSample
+        Bounds and first diverging steps.
+    """
+    n_epochs = check_positive(n_epochs, "n_epochs", integer=True)
+    max_doublings = check_positive(max_doublings, "max_doublings", integer=True)
+    factor = check_positive(factor, "factor")
+    eta, checked, Xs, Ys = _bounds_or_nan(networks, X, Y, m_variant)
+    n_cand = max_doublings + 1
+    first = np.full(len(networks), np.nan)
+    kk = np.full(len(networks), -1, dtype=int)
+    idx = np.flatnonzero(np.isfinite(eta))
+    if idx.size:
+        nets = [checked[j] for j in idx]
+        batch = [np.repeat(np.stack([net[i] for net in nets]), n_cand, axis=0) for i in range(len(nets[0]))]
+        steps = (factor * eta[idx])[:, None] * 2.0 ** np.arange(n_cand)[None, :]
+        res = gradient_descent_batch(
+            batch,
+            np.repeat(Xs[idx], n_cand, axis=0),
+            np.repeat(Ys[idx], n_cand, axis=0),
+            steps.ravel(),
+            n_epochs,
+            grad_tol=grad_tol,
+            record_every=n_epochs,
+        )
+        div = (res.status == DIVERGED).reshape(idx.size, n_cand)
+        has = div.any(axis=1)
+        k_first = np.where(has, np.argmax(div, axis=1), -1)
+        kk[idx] = k_first
+        first[idx[has]] = steps[has, k_first[has]]
+    return DivergenceSample(
+        eta=eta, first_diverging_step=first, k=kk, n_epochs=n_epochs, max_doublings=max_doublings, factor=factor
+    )
+
+
+def descent_end_to_end_norms(weights0: Sequence, X, Y, step: float, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Loss ``L(W(k))`` (with the 1/2) and ``||W_{N:1}(k)||_2`` for ``k = 0..n_steps`` of constant-step GD.
+
+    The check of [NRT]'s ``M`` (see the Mathematical notes, "Reconstructed here — the bound M of the step-size
+    theorem"): below the bound, ``L`` does not increase, so ``||W_{N:1}(k)||_2 <= M`` for the corrected ``M`` of
+    :func:`dlnlib.stepsize.step_size_bound`.
+
+    Parameters
+    ----------
+    weights0 : list of ndarray
+        Initial weights ``[W_1, ..., W_N]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    X : ndarray of shape (d_x, m)
+        Data, one sample per column.
+    Y : ndarray of shape (d_y, m)
+        Targets, one sample per column.
+    step : float
+        Constant step size.
+    n_steps : int
+        Number of iterations.
+
+    Returns
+    -------
+    losses, norms : ndarray of shape (n_steps + 1,)
+        ``L(W(k))`` and ``||W_{N:1}(k)||_2``.
+    """
+    ws, X, Y = _check_problem(weights0, X, Y, "weights0")
+    step = check_positive(step, "step")
+    n_steps = check_positive(n_steps, "n_steps", integer=True)
+    losses = np.empty(n_steps + 1)
+    norms = np.empty(n_steps + 1)
+    for k in range(n_steps + 1):
+        if k and not all(np.isfinite(w).all() for w in ws):
+            as_weights(ws)  # GD blew up: raise the error of the public loss (non-finite weights)
+        pre = _prefix_products(ws)
+        P = pre[-1]  # W_{N:1}
+        r = Y - P @ X
+        losses[k] = 0.5 * float(np.sum(r * r))
+        norms[k] = np.linalg.norm(P, 2)
+        if k < n_steps:
+            ws = [w - step * gw for w, gw in zip(ws, _gradient_from_e(ws, (-r) @ X.T, pre))]
+    return losses, norms

@@ -13,6 +13,7 @@ import pytest
 
 import dlnlib
 from dlnlib import _validation
+from dlnlib import convergence as cv
 from dlnlib import critical as cr
 from dlnlib import dynamics as dy
 from dlnlib import experiments as ex
@@ -20,9 +21,8 @@ from dlnlib import geometry as ge
 from dlnlib import landscape as la
 from dlnlib import losses as lo
 from dlnlib import model as mo
-from dlnlib import related as re_
+from dlnlib import rates as ra
 from dlnlib import stepsize as st
-from dlnlib import theory as th
 
 _hs = __import__("dlnlib.hessian", fromlist=["hessian"])  # `dlnlib.hessian` is also a function
 
@@ -133,8 +133,8 @@ CASES = [
     (lambda: ex.make_data(DIMS, 0, n_samples=0), ValueError, "n_samples must be a positive integer"),
     (lambda: ex.make_data(DIMS, 0, n_samples=10.5), TypeError, "n_samples must be a positive integer"),
     (lambda: ex.make_data([3], 0), ValueError, "at least two entries"),
-    (lambda: re_.report_stepsize_data(0, d=0), ValueError, "d"),
-    (lambda: re_.report_stepsize_data(0, noise=NAN), ValueError, "noise"),
+    (lambda: st.report_stepsize_data(0, d=0), ValueError, "d"),
+    (lambda: st.report_stepsize_data(0, noise=NAN), ValueError, "noise"),
     # ------------------------------------------------------------------ gradient flow and descent
     (lambda: dy.gradient_flow(W, X, Y, 0.0), ValueError, "t_max must be a finite positive number"),
     (lambda: dy.gradient_flow(W, X, Y, -1.0), ValueError, "t_max must be a finite positive number"),
@@ -165,10 +165,10 @@ CASES = [
     (lambda: dy.gradient_descent_batch(WB, X, Y, [1e-3, NAN], 10), ValueError, "step"),
     (lambda: dy.gradient_descent_batch(WB, X, Y, [1e-3, 1e-3, 1e-3], 10), ValueError, "step"),
     (lambda: dy.gradient_descent_batch(WB, X, Y, 1e-3, 0), ValueError, "n_steps must be a positive integer"),
-    (lambda: th.gd_invariant_increment(W, X, Y, NAN), ValueError, "step"),
-    (lambda: th.gd_invariant_increment(W, X, Y, -1.0), ValueError, "step"),
-    (lambda: re_.descent_end_to_end_norms(W, X, Y, 0.0, 10), ValueError, "step"),
-    (lambda: re_.descent_end_to_end_norms(W, X, Y, 1e-3, 0), ValueError, "n_steps"),
+    (lambda: cv.gd_invariant_increment(W, X, Y, NAN), ValueError, "step"),
+    (lambda: cv.gd_invariant_increment(W, X, Y, -1.0), ValueError, "step"),
+    (lambda: st.descent_end_to_end_norms(W, X, Y, 0.0, 10), ValueError, "step"),
+    (lambda: st.descent_end_to_end_norms(W, X, Y, 1e-3, 0), ValueError, "n_steps"),
     # ------------------------------------------------------------------ step sizes
     (lambda: st.first_diverging_step(W, X, Y, eta0=0.0), ValueError, "eta0 must be a finite positive number"),
     (lambda: st.first_diverging_step(W, X, Y, eta0=NAN), ValueError, "eta0 must be a finite positive number"),
@@ -182,8 +182,8 @@ CASES = [
     (lambda: st.step_size_bounds(DIMS, X, Y, 0, 0), ValueError, "n_networks must be a positive integer"),
     (lambda: st.step_size_bounds(DIMS, X, Y, 0, 5, scale=0.0), ValueError, "scale"),
     (lambda: st.balancedness([]), TypeError, "non-empty list"),
-    (lambda: re_.first_diverging_steps([W], X, Y, n_epochs=0), ValueError, "n_epochs"),
-    (lambda: re_.report_instances(0, 0, DIMS), ValueError, "n"),
+    (lambda: st.first_diverging_steps([W], X, Y, n_epochs=0), ValueError, "n_epochs"),
+    (lambda: st.report_instances(0, 0, DIMS), ValueError, "n"),
     # ------------------------------------------------------------------ index sets and critical points
     (lambda: cr.critical_point(X, Y, DIMS, (5,), rng=0), ValueError, "out-of-range indices [5]"),
     (lambda: cr.critical_point(X, Y, DIMS, (0, 0), rng=0), ValueError, "duplicate indices"),
@@ -229,15 +229,15 @@ CASES = [
     (lambda: ge.project_to_critical_set(W, X, Y, max_iter=0), ValueError, "max_iter"),
     (lambda: ge.distance_to_critical_set(W_NAN, X, Y), ValueError, "NaN or infinite"),
     # ------------------------------------------------------------------ theory
-    (lambda: th.decay_rates([0.0, 1.0], [1.0], [1.0, 0.5]), ValueError, "same length"),
-    (lambda: th.decay_rates([0.0, 1.0], [1.0, NAN], [1.0, 0.5]), ValueError, "NaN or infinite"),
-    (lambda: th.fit_loglog_slope([1.0, 2.0], [1.0, -1.0]), ValueError, "positive"),
-    (lambda: th.fit_loglog_slope([1.0], [1.0]), ValueError, "need at least 2 points"),
-    (lambda: th.exponential_bound_excess([0.0, 1.0], [1.0, 0.5], NAN), ValueError, "rate"),
-    (lambda: th.prop2_rate(W, rtol=0.0), ValueError, "rtol"),
-    (lambda: th.remark4_weights(DIMS, 0, scales=[1.0]), ValueError, "scales"),
-    (lambda: th.remark4_weights(DIMS, 0, scales=[1.0, -1.0]), ValueError, "scales"),
-    (lambda: th.lemma24_terms([]), TypeError, "non-empty list"),
+    (lambda: ra.decay_rates([0.0, 1.0], [1.0], [1.0, 0.5]), ValueError, "same length"),
+    (lambda: ra.decay_rates([0.0, 1.0], [1.0, NAN], [1.0, 0.5]), ValueError, "NaN or infinite"),
+    (lambda: ra.fit_loglog_slope([1.0, 2.0], [1.0, -1.0]), ValueError, "positive"),
+    (lambda: ra.fit_loglog_slope([1.0], [1.0]), ValueError, "need at least 2 points"),
+    (lambda: ra.exponential_bound_excess([0.0, 1.0], [1.0, 0.5], NAN), ValueError, "rate"),
+    (lambda: cv.prop2_rate(W, rtol=0.0), ValueError, "rtol"),
+    (lambda: cv.remark4_weights(DIMS, 0, scales=[1.0]), ValueError, "scales"),
+    (lambda: cv.remark4_weights(DIMS, 0, scales=[1.0, -1.0]), ValueError, "scales"),
+    (lambda: cv.lemma24_terms([]), TypeError, "non-empty list"),
     # ------------------------------------------------------------------ losses (Section 4)
     (lambda: lo.SquareLoss(np.full((2, 2), NAN)), ValueError, "NaN or infinite"),
     (lambda: lo.WeightedLogCoshLoss(np.eye(2), -np.ones((2, 2))), ValueError, "weights"),
@@ -248,8 +248,8 @@ CASES = [
     (lambda: lo.local_minima_search((3, 2, 2), SQ, 0, 2), ValueError, "dims"),
     (lambda: lo.certify_local_minimum([np.eye(2)], SQ, tol=-1.0), ValueError, "tol"),
     (lambda: lo.is_filling([2]), ValueError, "at least two entries"),
-    (lambda: re_.pure_spurious_table(np.eye(2), (3, 2, 3)), ValueError, "dims"),
-    (lambda: re_.rank_one_profile(SQ, [0.0], [0.0], [NAN]), ValueError, "NaN or infinite"),
+    (lambda: lo.pure_spurious_table(np.eye(2), (3, 2, 3)), ValueError, "dims"),
+    (lambda: lo.rank_one_profile(SQ, [0.0], [0.0], [NAN]), ValueError, "NaN or infinite"),
     # ------------------------------------------------------------------ experiments
     (lambda: ex.ovf_experiment(DIMS, n_data=0, n_inits=2, rng=0), ValueError, "n_data must be a positive integer"),
     (lambda: ex.ovf_experiment(DIMS, n_data=1, n_inits=0, rng=0), ValueError, "n_inits must be a positive integer"),

@@ -11,8 +11,8 @@ import re
 import nbformat
 import pytest
 
-from dlnlib import cli
-from dlnlib.report import figure_entries, glued_text
+from dlnlib.companion import cli
+from dlnlib.companion.report import figure_entries, glued_text
 
 pytestmark = pytest.mark.book
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dlnlib import cli
+from dlnlib.companion import cli
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -205,7 +205,7 @@ def test_a_figure_numref_points_to_its_figure(root, server, driver):
 
 
 def test_ledger_page_lists_every_result_with_a_status_and_links_to_the_notes(root, server, driver):
-    from dlnlib import ledger
+    from dlnlib.companion import ledger
 
     driver.get(f"{server}/book/chapters/ledger.html")
     _wait_for_mathjax(driver)

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from PIL import Image
 
-from dlnlib import _schema, cli
-from dlnlib.report import glued_text
+from dlnlib.companion import _schema, cli
+from dlnlib.companion.report import glued_text
 
 
 def test_list_shows_every_chapter_with_defaults(capsys):
@@ -123,7 +123,7 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
 
 TOY_CODE = (
     "import os, time\n"
-    "from dlnlib.plotting import Chapter\n"
+    "from dlnlib.companion.chapter import Chapter\n"
     "ch = Chapter('{name}', seed=seed, n_points=n_points)\n"
     "fig, ax = ch.subplots()\n"
     "ax.plot(range(n_points))\n"

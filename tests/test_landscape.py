@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from dlnlib.companion.text import format_index_set, markdown_table
 from dlnlib.critical import critical_index_sets, critical_value_of, critical_values, limit_critical_value
 from dlnlib.dynamics import gradient_descent, gradient_flow_batch
 from dlnlib.hessian import inertia
@@ -13,10 +14,8 @@ from dlnlib.landscape import (
     balanced_critical_point,
     drop_directions,
     escape_times,
-    format_index_set,
     inertia_row,
     inertia_table,
-    markdown_table,
     middle_rank,
     next_lower_value,
     perturbed_batch,

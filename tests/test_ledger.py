@@ -1,4 +1,4 @@
-"""The Results ledger (dlnlib.ledger): every numbered item of the paper is a row, statuses are
+"""The Results ledger (dlnlib.companion.ledger): every numbered item of the paper is a row, statuses are
 computed from the chapters' glued records, a failed check fails the book build, and the CLI prints
 the same table (or JSON)."""
 
@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from dlnlib import cli, ledger
-from dlnlib.plotting import Chapter
+from dlnlib.companion import cli, ledger
+from dlnlib.companion.chapter import Chapter
 
 # The numbered items of [CLC] (hard list: the ledger must have exactly one row for each).
 REQUIRED = [

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import dlnlib
-from dlnlib import critical, dynamics, model, theory
+from dlnlib import convergence, critical, dynamics, model
 
 _hs = __import__("dlnlib.hessian", fromlist=["hessian"])
 
@@ -88,7 +88,7 @@ def test_gradient_descent_drift_of_the_invariants_is_exact(p, eta):
     dims, X, Y, ws, _ = p
     grad = model.gradient(ws, X, Y)
     after = [w - eta * gw for w, gw in zip(ws, grad)]
-    predicted = theory.gd_invariant_increment(ws, X, Y, eta)
+    predicted = convergence.gd_invariant_increment(ws, X, Y, eta)
     actual = [b - a for a, b in zip(model.invariants(ws), model.invariants(after))]
     assert len(predicted) == len(actual) == len(dims) - 2
     for pr, ac, w in zip(predicted, actual, ws[1:]):

@@ -1,8 +1,8 @@
 """Sphinx extension: the Results ledger fails the build when a chapter's check fails.
 
 When the builder starts, the ledger page (``book/chapters/ledger.md``) is rewritten from the
-executed chapters' glued records (:mod:`dlnlib.ledger`), so its status column is computed at build
-time, and every problem :func:`dlnlib.ledger.build_problems` reports (a failed record, a checkable
+executed chapters' glued records (:mod:`dlnlib.companion.ledger`), so its status column is computed at build
+time, and every problem :func:`dlnlib.companion.ledger.build_problems` reports (a failed record, a checkable
 result that is not pending and has no record, a record of an unknown result) is logged as a Sphinx
 warning. Under ``-W`` (``make book``) a warning fails the build.
 """
@@ -31,8 +31,8 @@ def ledger_warnings(root: Path, *, write: bool = True) -> list[str]:
     list of str
         The warning messages.
     """
-    from dlnlib import ledger
-    from dlnlib._paths import EXECUTED_DIR
+    from dlnlib.companion import ledger
+    from dlnlib.companion._paths import EXECUTED_DIR
 
     out_dir = Path(root) / EXECUTED_DIR
     if write and out_dir.is_dir():

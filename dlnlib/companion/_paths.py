@@ -27,9 +27,9 @@ def repo_root() -> Path:
     Returns
     -------
     pathlib.Path
-        The parent of the package folder if it holds ``_config.yml``, else the working directory.
+        The folder above the ``dlnlib`` package if it holds ``_config.yml``, else the working directory.
     """
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     return here if (here / "_config.yml").exists() else Path.cwd()
 
 

@@ -1,4 +1,4 @@
-"""Tests for dlnlib.related: batched step-size experiments ([NRT]) and functional-space views ([TKB])."""
+"""Batched step-size experiments ([NRT], in dlnlib.stepsize) and functional-space views ([TKB], in dlnlib.losses)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from dlnlib.losses import SquareLoss, WeightedLogCoshLoss
+from dlnlib.companion.text import rows_to_markdown
+from dlnlib.losses import SquareLoss, WeightedLogCoshLoss, pure_spurious_table, rank_one_profile
 from dlnlib.model import end_to_end, random_weights
-from dlnlib.related import (
+from dlnlib.stepsize import (
     bounds_or_nan,
     descent_end_to_end_norms,
+    first_diverging_step,
     first_diverging_steps,
-    pure_spurious_table,
-    rank_one_profile,
     report_instances,
     report_stepsize_data,
-    rows_to_markdown,
+    step_size_bound,
+    step_size_bounds,
 )
-from dlnlib.stepsize import first_diverging_step, step_size_bound, step_size_bounds
 
 
 def test_report_data_shapes_and_model():

@@ -1,8 +1,8 @@
-"""Text helpers of dlnlib.plotting used to glue parameter-dependent words into the chapters' prose."""
+"""The book machinery (dlnlib.companion): text helpers for glued prose, Chapter, Figure 1, and the layout."""
 
 import pytest
 
-from dlnlib.plotting import spoken_list, widths_label
+from dlnlib.companion.text import spoken_list, widths_label
 
 
 def test_widths_label():
@@ -20,7 +20,7 @@ def test_spoken_list():
 
 
 def test_ledger_slug_and_record_payload():
-    from dlnlib.plotting import Chapter, ledger_slug
+    from dlnlib.companion.chapter import Chapter, ledger_slug
 
     assert ledger_slug("Lemma 3.2 (ii)") == "lemma-3-2-ii"
     assert ledger_slug("Theorem 2.2") == "theorem-2-2"
@@ -34,7 +34,7 @@ def test_ledger_slug_and_record_payload():
 def test_draw_network_from_dims():
     import matplotlib.pyplot as plt
 
-    from dlnlib.plotting import draw_network
+    from dlnlib.companion.figures import draw_network
 
     fig, ax = plt.subplots()
     out = draw_network(ax, (4, 3, 3))
@@ -48,3 +48,30 @@ def test_draw_network_from_dims():
     with pytest.raises(ValueError, match="max_nodes"):
         draw_network(ax, (3, 2), max_nodes=2)
     plt.close(fig)
+
+
+def test_import_dlnlib_keeps_book_machinery_out():
+    """``import dlnlib`` loads neither the companion subpackage nor matplotlib, IPython or papermill."""
+    import subprocess
+    import sys
+
+    code = (
+        "import dlnlib, sys; bad = {'matplotlib', 'IPython', 'papermill', 'dlnlib.companion'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_public_module_has_an_api_page():
+    """The API reference has one page per public module of ``dlnlib`` and ``dlnlib.companion``."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    mods = [p.stem for p in (root / "dlnlib").glob("*.py") if not p.stem.startswith("_")]
+    mods += ["companion." + p.stem for p in (root / "dlnlib" / "companion").glob("*.py") if not p.stem.startswith("_")]
+    toc = (root / "_toc.yml").read_text()
+    for mod in mods:
+        page = root / "book" / "api" / (mod.replace(".", "-") + ".md")
+        assert page.exists(), f"no API page for dlnlib.{mod}"
+        assert f".. automodule:: dlnlib.{mod}\n" in page.read_text()
+        assert f"file: book/api/{page.stem}\n" in toc

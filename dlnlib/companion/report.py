@@ -2,7 +2,7 @@
 
 The Figures page is assembled from two sources of truth: the ``{glue:figure}`` directives of
 the executed chapters (label and caption, as the reader sees them) and the JSON provenance
-sidecars written by :meth:`dlnlib.plotting.Chapter.save` (files, parameters, commit, date).
+sidecars written by :meth:`dlnlib.companion.chapter.Chapter.save` (files, parameters, commit, date).
 """
 
 from __future__ import annotations

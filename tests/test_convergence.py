@@ -1,5 +1,7 @@
-"""Tests for dlnlib.theory: GD invariant drift, Lemma 2.4, Proposition 2 (see the Mathematical notes, "Invariants of the
-flow" and "Rates of convergence")."""
+"""Tests for dlnlib.convergence (GD invariant drift, Lemma 2.4, Proposition 2) and the rate fits of dlnlib.rates.
+
+See the Mathematical notes, "Invariants of the flow" and "Rates of convergence".
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from dlnlib.dynamics import gradient_descent, gradient_flow
-from dlnlib.model import balanced_weights, invariants, random_weights
-from dlnlib.theory import (
-    decay_rates,
-    exponential_bound_excess,
-    fit_loglog_slope,
+from dlnlib.convergence import (
     flow_norm_bound,
     gd_invariant_increment,
     lemma24_sandwich,
@@ -20,6 +17,9 @@ from dlnlib.theory import (
     prop2_rate,
     remark4_weights,
 )
+from dlnlib.dynamics import gradient_descent, gradient_flow
+from dlnlib.model import balanced_weights, invariants, random_weights
+from dlnlib.rates import decay_rates, exponential_bound_excess, fit_loglog_slope
 
 # Shared table of configurations (widths d_0..d_N): depths 1-4, square, wide, bottleneck, d_x > d_y.
 CONFIGS = [

@@ -9,7 +9,7 @@ Usage::
     python -m dlnlib ledger [--json]                 # the Results ledger of the executed chapters
 
 ``run`` validates every parameter against the schema declared in the chapter's ``parameters``
-cell (type, element type, range, length; see ``dlnlib._schema``) before any kernel starts,
+cell (type, element type, range, length; see ``dlnlib.companion._schema``) before any kernel starts,
 estimates the run time from the chapter's ``# cost:`` line and its last recorded execution
 (refusing more than :data:`WORK_LIMIT_SECONDS` without ``--yes``), then executes a copy with
 papermill into ``runs/<chapter>-<hash of parameters>/`` (figures in its ``figures/`` subfolder),
@@ -78,7 +78,7 @@ class ChapterSource:
         The chapter title.
     defaults : dict
         Parameter names and their default values.
-    schema : dict of str to dlnlib._schema.ParamSpec
+    schema : dict of str to dlnlib.companion._schema.ParamSpec
         The declared schema of each parameter (empty when not given, e.g. for a test notebook).
     cost : str or None
         The ``# cost:`` expression of the parameters cell.
@@ -139,7 +139,7 @@ def list_chapters(root: Path | None = None) -> list[ChapterSource]:
     Parameters
     ----------
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.plotting.repo_root`).
+        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
 
     Returns
     -------
@@ -158,7 +158,7 @@ def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
     key : str
         File stem, prefix or number.
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.plotting.repo_root`).
+        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
 
     Returns
     -------
@@ -212,7 +212,7 @@ def validate_parameters(chapter: ChapterSource, pairs: list[tuple[str, str]]) ->
     """Parse ``-p name value`` pairs and check them against the chapter's declared schema.
 
     Values are parsed as Python literals (else kept as strings) and checked for type, element
-    type, range, length and allowed values (``dlnlib._schema.check_value``); an ``int`` given
+    type, range, length and allowed values (``dlnlib.companion._schema.check_value``); an ``int`` given
     for a ``float`` is converted. A chapter without a schema gets a top-level type check.
 
     Parameters
@@ -294,7 +294,7 @@ def estimate_seconds(chapter: ChapterSource, params: dict[str, Any], root: Path 
     params : dict
         Validated parameters (others keep their defaults).
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.plotting.repo_root`).
+        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
 
     Returns
     -------
@@ -730,9 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     p_led = sub.add_parser("ledger", help="the Results ledger: status of every numbered result of the paper")
     p_led.add_argument("--json", action="store_true", help="print a JSON list (result, status, where, check, figure)")
     p_led.add_argument("-v", "--verbose", action="store_true", help="also print each statement, check and test")
-    from . import campaign
 
-    campaign.add_arguments(sub.add_parser("campaign", help="run or resume an OVF campaign (streams to Parquet)"))
+    _campaign_arguments(sub.add_parser("campaign", help="run or resume an OVF campaign (streams to Parquet)"))
     args = parser.parse_args(argv)
     try:
         if args.list or args.command == "list":
@@ -744,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "runs":
             return cmd_runs(args)
         if args.command == "campaign":
-            return campaign.cmd_campaign(args)
+            return cmd_campaign(args)
         if args.command == "execute":
             return cmd_execute(args)
         if args.command == "ledger":
@@ -760,3 +759,73 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     parser.print_help()
     return 2
+
+
+def _campaign_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``python -m dlnlib campaign``."""
+    p.add_argument("spec", help="campaign TOML file (see campaigns/example.toml)")
+    p.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
+    p.add_argument("--scheduler", help="dask scheduler: tcp://HOST:8786, or 'local' for a LocalCluster")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local processes (default: all CPUs)")
+    p.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --limit-hours")
+    p.add_argument("--limit-hours", type=float, default=1.0, help="refuse larger estimates without --yes")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _human_bytes(nbytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000:
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1000
+    return f"{nbytes:.3g} PB"
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """The ``campaign`` command: estimate, refuse above the limit without ``--yes``, run or resume.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for an invalid spec or a refused estimate, 130 when interrupted.
+    """
+    import tomllib
+
+    from .._validation import check_positive
+    from ..campaign import executor_for, load_spec, run_campaign
+
+    try:
+        spec = load_spec(args.spec)
+        workers = check_positive(args.workers, "--workers", integer=True)
+    except (OSError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    est = spec.estimate(workers)
+    n_chunks = len(spec.chunks())
+    print(
+        f"campaign: {len(spec.configs)} configurations, {est['trajectories']:,} trajectories in {n_chunks} chunks; "
+        f"estimated {est['seconds'] / 3600:.2g} h on {workers} worker(s) ({est['cpu_seconds'] / 3600:.2g} CPU-h), "
+        f"disk {_human_bytes(est['disk_bytes'])}"
+    )
+    if est["seconds"] > args.limit_hours * 3600 and not args.yes:
+        print(
+            f"error: the estimate exceeds --limit-hours {args.limit_hours:g}; pass --yes to run it anyway",
+            file=sys.stderr,
+        )
+        return 2
+    t0 = time.perf_counter()
+    try:
+        with executor_for(args.scheduler, workers) as ex:
+            summary = run_campaign(spec, args.out, executor=ex, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        done = len(list((Path(args.out) / "chunks").glob("c*.parquet")))
+        print(f"\ninterrupted: {done} of {n_chunks} chunks are on disk; rerun the same command to resume")
+        return 130
+    p = summary["pooled"]
+    print(
+        f"done in {time.perf_counter() - t0:.1f} s: {p['n_global']}/{p['n_done']} runs at a global minimum, "
+        f"pooled 95 % Wilson lower bound {p['ci_low']:.4f}; summary: {Path(args.out) / 'summary.json'}"
+    )
+    return 0

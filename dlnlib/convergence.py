@@ -1,4 +1,6 @@
-"""Paper formulas used by chapters 2-3: invariants under gradient descent, Lemma 2.4, Proposition 2.
+"""Boundedness and convergence of gradient trajectories (Section 2 of [CLC]).
+
+Invariants under gradient descent, Lemma 2.4, Proposition 2 and Remark 4.
 
 See the Mathematical notes, "Invariants of the flow", "Rates of convergence" and "Reconstructed here — the rate of
 Proposition 2".
@@ -11,7 +13,10 @@ Proposition 2".
   depend only on the invariants.
 * :func:`prop2_rate` — the exponential rate of Proposition 2 of [CLC] (as reconstructed in
   the Mathematical notes, "Reconstructed here — the rate of Proposition 2"), with each factor checked separately.
-* :func:`decay_rates`, :func:`fit_loglog_slope` — measurements (rates and power-law slopes).
+* :func:`flow_norm_bound` — the a priori bound on ``||W_i(t)||`` along a flow from Lemmas 2.3-2.4.
+* :func:`remark4_weights` — initial weights satisfying Remark 4's sufficient condition for Proposition 2.
+
+Measurements of rates (power-law and exponential fits) are in :mod:`dlnlib.rates`.
 
 References
 ----------
@@ -30,15 +35,10 @@ from ._validation import as_finite_array, as_rng, as_weight_batch, as_weights, c
 from .model import _check_dims, _end_to_end, _invariants_any, gradient
 
 __all__ = [
-    "DecayRates",
     "FlowNormBound",
     "Lemma24Sandwich",
     "Lemma24Terms",
-    "LogLogFit",
     "Prop2Rate",
-    "decay_rates",
-    "exponential_bound_excess",
-    "fit_loglog_slope",
     "flow_norm_bound",
     "gd_invariant_increment",
     "lemma24_sandwich",
@@ -104,205 +104,6 @@ def gd_invariant_increment(weights: Sequence, X, Y, step: float) -> list[np.ndar
     eta = check_positive(step, "step")
     g = gradient(weights, X, Y)  # validates weights, X, Y
     return [eta**2 * (g[i + 1].T @ g[i + 1] - g[i] @ g[i].T) for i in range(len(g) - 1)]
-
-
-# --------------------------------------------------------------------------- fits and rates
-
-
-@dataclass(frozen=True)
-class LogLogFit:
-    """Least-squares fit ``log y = log(prefactor) + slope * log x`` (:func:`fit_loglog_slope`).
-
-    Attributes
-    ----------
-    slope : float
-        Fitted exponent.
-    prefactor : float
-        ``y ≈ prefactor * x**slope``.
-    r_squared : float
-        Coefficient of determination of the fit in log-log coordinates.
-    n_points : int
-        Number of points used.
-    """
-
-    slope: float
-    prefactor: float
-    r_squared: float
-    n_points: int
-
-    @property
-    def intercept(self) -> float:
-        """Natural logarithm of the prefactor (intercept in ``log``-``log`` coordinates)."""
-        return float(np.log(self.prefactor))
-
-    def __call__(self, x) -> np.ndarray:
-        """The fitted power law evaluated at ``x``.
-
-        Parameters
-        ----------
-        x : array_like
-            Positive abscissae.
-
-        Returns
-        -------
-        ndarray
-            ``prefactor * x**slope``.
-        """
-        return self.prefactor * np.asarray(x, dtype=float) ** self.slope
-
-
-def fit_loglog_slope(x, y) -> LogLogFit:
-    """Fit a power law ``y ≈ c x^p`` by least squares on ``(log x, log y)``.
-
-    Parameters
-    ----------
-    x, y : array_like
-        1-D arrays of the same length ``>= 2`` with finite positive entries, ``x`` not constant.
-
-    Returns
-    -------
-    LogLogFit
-        The fit.
-
-    Raises
-    ------
-    ValueError
-        If the inputs do not satisfy the conditions above.
-
-    Examples
-    --------
-    >>> fit_loglog_slope([1.0, 2.0, 4.0], [3.0, 12.0, 48.0]).slope  # doctest: +ELLIPSIS
-    2.0...
-    """
-    x = as_finite_array(x, "x", ndim=1)
-    y = as_finite_array(y, "y", ndim=1)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
-    if x.size < 2:
-        raise ValueError(f"need at least 2 points to fit a slope, got {x.size}")
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError(f"a log-log fit needs positive values: min(x) = {x.min():.3g}, min(y) = {y.min():.3g}")
-    lx, ly = np.log(x), np.log(y)
-    if np.ptp(lx) == 0:
-        raise ValueError("x must not be constant (the slope is undefined)")
-    a = np.column_stack([lx, np.ones_like(lx)])
-    (slope, icpt), *_ = np.linalg.lstsq(a, ly, rcond=None)
-    resid = ly - (slope * lx + icpt)
-    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else 1.0
-    return LogLogFit(slope=float(slope), prefactor=float(np.exp(icpt)), r_squared=r2, n_points=int(x.size))
-
-
-@dataclass(frozen=True)
-class DecayRates:
-    """Measured exponential decay rates of a loss curve (:func:`decay_rates`).
-
-    Rates are for ``L(t) ∝ exp(-2 r t)``, the normalization of Proposition 2 of [CLC].
-
-    Attributes
-    ----------
-    average : float
-        ``-log(L(T) / L(0)) / (2 T)`` over ``[0, T]``.
-    instantaneous_min : float
-        ``min_t ||∇L(t)||² / (2 (L(t) - L_min))`` over the recorded times in ``[0, T]``; along a
-        gradient flow ``dL/dt = -||∇L||²``, so this is the smallest instantaneous rate
-        ``-(dL/dt) / (2 (L - L_min))``.
-    horizon : float
-        The time ``T``: the last recorded time whose excess loss is above ``loss_floor`` times
-        the initial one (or the last recorded time).
-    """
-
-    average: float
-    instantaneous_min: float
-    horizon: float
-
-
-def decay_rates(t, loss, grad_norm, *, loss_min: float = 0.0, loss_floor: float = 1e-12) -> DecayRates:
-    """Average and smallest instantaneous exponential rate of a gradient-flow loss curve.
-
-    Parameters
-    ----------
-    t : ndarray of shape (n_t,)
-        Recorded times, increasing, starting at 0.
-    loss, grad_norm : ndarray of shape (n_t,)
-        Loss and gradient norm at those times.
-    loss_min : float, optional
-        Keyword-only. The limit value subtracted from ``loss`` (0 for the reduced problem at a
-        global minimum).
-    loss_floor : float, optional
-        Keyword-only. Ignore times whose excess loss is below ``loss_floor * (L(0) - L_min)``
-        (round-off).
-
-    Returns
-    -------
-    DecayRates
-        The measured rates.
-
-    Raises
-    ------
-    ValueError
-        Inconsistent or invalid inputs.
-    """
-    t = as_finite_array(t, "t", ndim=1)
-    lo = as_finite_array(loss, "loss", ndim=1)
-    gn = as_finite_array(grad_norm, "grad_norm", ndim=1)
-    if not (t.shape == lo.shape == gn.shape) or t.size < 2:
-        raise ValueError(
-            f"t, loss and grad_norm must be 1-D of the same length >= 2, got {t.shape}, {lo.shape}, {gn.shape}"
-        )
-    if t[0] != 0 or np.any(np.diff(t) < 0):
-        raise ValueError("t must be non-decreasing and start at 0")
-    excess = lo - float(loss_min)
-    if excess[0] <= 0:
-        raise ValueError(f"the initial excess loss L(0) - loss_min must be positive, got {excess[0]:.3g}")
-    keep = excess > check_positive(loss_floor, "loss_floor") * excess[0]
-    last = int(np.flatnonzero(keep)[-1])
-    if last == 0:
-        raise ValueError("the loss falls below loss_floor * L(0) at the first recorded time after 0")
-    avg = -np.log(excess[last] / excess[0]) / (2.0 * t[last])
-    inst = gn[: last + 1] ** 2 / (2.0 * excess[: last + 1])
-    return DecayRates(average=float(avg), instantaneous_min=float(np.min(inst)), horizon=float(t[last]))
-
-
-def exponential_bound_excess(t, loss, rate: float, *, loss_floor: float = 1e-12) -> float:
-    """How far a loss curve exceeds the exponential bound ``L(0) exp(-2 rate t)``, in decades.
-
-    Returns ``max_t log10(L(t) / (L(0) exp(-2 rate t)))`` over the recorded times whose loss is above
-    ``loss_floor * L(0)`` (below that, round-off dominates). The value is 0 at ``t = 0``, so a
-    result ``<= 0`` (up to integration error) means the bound holds; a positive result is the size
-    of the violation. Computed in logarithms, so it does not overflow when the bound underflows.
-
-    Parameters
-    ----------
-    t : ndarray of shape (n_t,)
-        Recorded times, starting at 0.
-    loss : ndarray of shape (n_t,)
-        Loss values (``L(0) > 0``).
-    rate : float
-        The rate ``κ`` (any real number: also used for the invalid "naive" products).
-    loss_floor : float, optional
-        Keyword-only. Relative loss level below which times are ignored.
-
-    Returns
-    -------
-    float
-        ``max_t log10(L(t) / (L(0) exp(-2 rate t)))``, in decades.
-
-    Raises
-    ------
-    ValueError
-        Inconsistent or invalid inputs.
-    """
-    t = as_finite_array(t, "t", ndim=1)
-    lo = as_finite_array(loss, "loss", ndim=1)
-    if t.shape != lo.shape or t.size == 0 or t[0] != 0:
-        raise ValueError(f"t and loss must be 1-D of the same length with t[0] = 0, got {t.shape} and {lo.shape}")
-    if lo[0] <= 0:
-        raise ValueError(f"the initial loss must be positive, got {lo[0]:.3g}")
-    rate = float(as_finite_array(rate, "rate", ndim=0))
-    keep = lo > check_positive(loss_floor, "loss_floor") * lo[0]
-    excess = np.log10(lo[keep] / lo[0]) + 2.0 * rate * t[keep] / np.log(10.0)
-    return float(np.max(excess))
 
 
 # --------------------------------------------------------------------------- Proposition 2 (see the Mathematical notes,

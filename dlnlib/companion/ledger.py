@@ -1,6 +1,6 @@
 """The Results ledger: one row per numbered item of [CLC], with a status computed from the chapters.
 
-Every chapter records its check of a numbered result with :meth:`dlnlib.plotting.Chapter.record`,
+Every chapter records its check of a numbered result with :meth:`dlnlib.companion.chapter.Chapter.record`,
 which glues a JSON record under ``<chapter>-ledger-<slug>``. This module holds the fixed part of the
 ledger (:data:`ITEMS`: the statement in a few words, how it is checked, the test that guards it)
 and computes each row's status from the records of the executed chapters (``book/chapters``):
@@ -200,7 +200,7 @@ ITEMS: tuple[LedgerItem, ...] = (
         "‖W_{N:1}‖² lies between two polynomials of degree N in ‖W_1‖² whose coefficients "
         "depend only on the invariants",
         "numerical test of the explicit sandwich at every snapshot, relative tolerance 1e-10",
-        "tests/test_theory.py::test_lemma24_sandwich_and_power_trace_on_random_weights",
+        "tests/test_convergence.py::test_lemma24_sandwich_and_power_trace_on_random_weights",
         [3],
     ),
     _item(
@@ -252,7 +252,7 @@ ITEMS: tuple[LedgerItem, ...] = (
         "pyramidal widths and invariants with enough positive eigenvalues give L̄(t) ≤ L̄(0) e^{−2κt}",
         "numerical test of the bound along certified flows (excess < 1e-6 "
         "decades) and a control that must violate the naive rate",
-        "tests/test_theory.py::test_prop2_bound_holds_along_the_reduced_flow",
+        "tests/test_convergence.py::test_prop2_bound_holds_along_the_reduced_flow",
         [3],
         notes="notes-proposition-2",
     ),
@@ -325,7 +325,7 @@ ITEMS: tuple[LedgerItem, ...] = (
         "Remark 4",
         "the hypothesis of Proposition 2 holds on large sets: W_1 small, later layers large",
         "illustration: initializations drawn as the remark suggests are certified",
-        "tests/test_theory.py::test_remark4_weights_errors",
+        "tests/test_convergence.py::test_remark4_weights_errors",
         [3],
     ),
     _item(
@@ -353,8 +353,8 @@ ITEMS: tuple[LedgerItem, ...] = (
     _item(
         "Figure 1",
         "the network: layers d_0, …, d_N and weights W_1, …, W_N",
-        "illustration: drawn from the widths by `dlnlib.plotting.draw_network`",
-        "tests/test_plotting.py::test_draw_network_from_dims",
+        "illustration: drawn from the widths by `dlnlib.companion.figures.draw_network`",
+        "tests/test_companion.py::test_draw_network_from_dims",
         [10],
         notes=None,
     ),
