@@ -139,7 +139,7 @@ def list_chapters(root: Path | None = None) -> list[ChapterSource]:
     Parameters
     ----------
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
+        Repository root (default: ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -158,7 +158,7 @@ def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
     key : str
         File stem, prefix or number.
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
+        Repository root (default: ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -294,7 +294,7 @@ def estimate_seconds(chapter: ChapterSource, params: dict[str, Any], root: Path 
     params : dict
         Validated parameters (others keep their defaults).
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
+        Repository root (default: ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
