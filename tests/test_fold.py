@@ -59,6 +59,7 @@ LEDGER = """ch.record("Lemma 2.3", ok=bool(err < 1e-8), figure=err, section="ch9
         (LEDGER + "\nprint(err)\n", [], None),  # a ledger cell that prints shows its output
         ('ch.glue("n", n)\nch.glue("m", m, "{:.2g}")\n', [], "remove-input"),
         ("display(Markdown(table))\n", [], "remove-input"),
+        ('_ = ch.glue("n", n)\n', [], "remove-input"),
         (COMPUTE + PLOT, [], None),  # computation and plotting in one cell: computation wins
         (PLOT + 'print("done")\n', [], None),  # a plotting cell with printed output a reader reads
         ('import numpy as np\nseed = 0  # int, >= 0: seed\n', ["parameters"], None),  # parameters always shown

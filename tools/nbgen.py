@@ -48,10 +48,15 @@ def _called_names(tree: ast.AST) -> set[str]:
 
 
 def _only_calls(body: list[ast.stmt], names: set[str]) -> bool:
-    """True when every statement of ``body`` is a bare call of one of ``names`` (dotted, e.g. ``ch.glue``)."""
-    return bool(body) and all(
-        isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and ast.unparse(s.value.func) in names for s in body
-    )
+    """True when every statement of ``body`` is a call of one of ``names`` (dotted, e.g. ``ch.glue``), bare or
+    assigned to ``_``."""
+
+    def is_call(s):
+        if isinstance(s, ast.Assign) and [ast.unparse(t) for t in s.targets] == ["_"]:
+            s = ast.Expr(s.value)
+        return isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and ast.unparse(s.value.func) in names
+
+    return bool(body) and all(is_call(s) for s in body)
 
 
 def fold_tag(source: str, tags: list[str] | tuple[str, ...] = ()) -> str | None:
