@@ -257,4 +257,9 @@ def test_code_cells_fold_hide_test_markers_wrap_and_figures_say_how_to_reproduce
             want = f"python -m dlnlib run {chapter_id} -p seed "
             if not fig["next"].startswith("Reproduce this figure: ") or want not in fig["next"]:
                 problems.append(f"{c.name}: {fig['id']} is not followed by `{want}…` (got {fig['next']!r})")
+    for page in _pages(root)[1:]:
+        if not page.startswith("book/chapters/ch"):
+            driver.get(f"{server}/{page}")
+            if driver.execute_script("return document.body.textContent.includes('NBVAL')"):
+                problems.append(f"{page}: 'NBVAL' visible in the page")
     assert not problems, "\n".join(problems)

@@ -115,4 +115,5 @@ def _add_reproduce_lines(app, doctree) -> None:
 
 def setup(app):
     app.connect("doctree-read", _add_reproduce_lines)
+    app.add_css_file("dln-reproduce.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
