@@ -77,10 +77,10 @@ def fold_tag(source: str, tags: list[str] | tuple[str, ...] = ()) -> str | None:
     if "parameters" in tags:
         return None
     try:
-        body = ast.parse(source).body
+        tree = ast.parse(source)
     except SyntaxError:  # IPython magics: leave the cell as written
         return None
-    calls = _called_names(ast.Module(body=body, type_ignores=[]))
+    body, calls = tree.body, _called_names(tree)
     shows = bool({"print", "display"} & calls) or "NBVAL" in source
     if "Chapter" in calls or (body and all(isinstance(s, (ast.Import, ast.ImportFrom, ast.FunctionDef)) for s in body)):
         return "hide-input"
@@ -98,7 +98,8 @@ def fold_cell(cell: dict) -> bool:
     if cell.get("cell_type") != "code":
         return False
     tags = list(cell.get("metadata", {}).get("tags", []))
-    want = fold_tag(cell["source"], tags)
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])  # raw JSON: lines
+    want = fold_tag(source, tags)
     new = [t for t in tags if t not in FOLD_TAGS] + ([want] if want else [])
     if new == tags:
         return False
