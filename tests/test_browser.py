@@ -219,3 +219,47 @@ def test_ledger_page_lists_every_result_with_a_status_and_links_to_the_notes(roo
         assert row["cells"][-1].split()[0].lower() in ("verified", "illustrated", "not", "failed"), row["cells"]
         if it.notes:
             assert row["notes"] and row["notes"][0].split("#")[-1] == it.notes, (it.result, row["notes"])
+
+
+def test_code_cells_fold_hide_test_markers_wrap_and_figures_say_how_to_reproduce(root, server, driver):
+    """Reader view of the code: set-up and plotting cells are folded (myst-nb ``details`` toggles), no
+    nbval marker shows anywhere, code lines wrap inside the column at 1280 px, and every chapter figure is
+    followed by the command that reproduces it (the chapter id ``dlnlib run`` accepts and the seed)."""
+    problems = []
+    for c in cli.list_chapters(root):
+        chapter_id = c.name.split("_")[0]
+        driver.get(f"{server}/book/chapters/{c.name}.html")
+        page = driver.execute_script(
+            "const main = document.querySelector('main') || document.body;"
+            "const figs = Array.from(main.querySelectorAll('figure[id^=\"fig-ch\"]'));"
+            "return {"
+            "  nbval: document.body.textContent.includes('NBVAL'),"
+            "  folded: main.querySelectorAll('div.cell details.hide.above-input').length,"
+            "  shown: Array.from(main.querySelectorAll('div.cell div.cell_input'))"
+            "    .filter(e => !e.closest('details')).length,"
+            "  wide: (main.querySelectorAll('div.cell details').forEach(d => { d.open = true; }),"  # unfold all
+            "    Array.from(main.querySelectorAll('div.cell div.cell_input pre, div.cell div.cell_output pre'))"
+            "    .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 40))),"
+            "  figs: figs.map(f => ({id: f.id, next: f.nextElementSibling && f.nextElementSibling.classList"
+            "    .contains('dln-reproduce') ? f.nextElementSibling.textContent : ''}))};"
+        )
+        if page["nbval"]:
+            problems.append(f"{c.name}: 'NBVAL' visible in the page")
+        if not page["folded"]:
+            problems.append(f"{c.name}: no folded code cell")
+        if page["shown"] < 2:  # the parameters cell and at least one computational cell
+            problems.append(f"{c.name}: only {page['shown']} code cell(s) shown unfolded")
+        if page["wide"]:
+            problems.append(f"{c.name}: code lines overflow the column: {page['wide'][:3]}")
+        if not page["figs"]:
+            problems.append(f"{c.name}: no labelled figure found")
+        for fig in page["figs"]:
+            want = f"python -m dlnlib run {chapter_id} -p seed "
+            if not fig["next"].startswith("Reproduce this figure: ") or want not in fig["next"]:
+                problems.append(f"{c.name}: {fig['id']} is not followed by `{want}…` (got {fig['next']!r})")
+    for page in _pages(root)[1:]:
+        if not page.startswith("book/chapters/ch"):
+            driver.get(f"{server}/{page}")
+            if driver.execute_script("return document.body.textContent.includes('NBVAL')"):
+                problems.append(f"{page}: 'NBVAL' visible in the page")
+    assert not problems, "\n".join(problems)
