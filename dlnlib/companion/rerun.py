@@ -511,7 +511,11 @@ def write_html(
             continue
         if cell["cell_type"] != "code":
             continue
-        code = "\n".join(line for line in src.splitlines() if not line.lstrip().startswith("# NBVAL_"))
+        code = "\n".join(
+            re.sub(r"\s*# NBVAL_\w+\s*$", "", line)
+            for line in src.splitlines()
+            if not line.lstrip().startswith("# NBVAL_")
+        )
         if code.strip() and "remove-input" not in tags:
             pre = f'<pre class="input"><code>{html.escape(code)}</code></pre>'
             if "injected-parameters" in tags:
