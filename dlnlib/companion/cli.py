@@ -35,6 +35,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
 import shlex
@@ -352,6 +353,21 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 """Extra kernel arguments: a local kernel's "running over TCP without encryption" warning is noise."""
 
 
+class _PapermillInferenceNoise(logging.Filter):
+    """Drop papermill's parameter-inference warnings.
+
+    Papermill reads the ``parameters`` cell to guess the parameters; the schema comments
+    (``# int, >= 0: ...``) defeat its parser ("Unable to parse line", then "Passed unknown
+    parameter"). The command line has already checked every parameter against the schema.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Unable to parse line", "Passed unknown parameter"))
+
+
+_PAPERMILL_FILTER = _PapermillInferenceNoise()
+
+
 def _execute(
     chapter: ChapterSource,
     out_nb: Path,
@@ -363,6 +379,8 @@ def _execute(
 ) -> float:
     import papermill as pm
 
+    for name in ("papermill", "papermill.translators"):
+        logging.getLogger(name).addFilter(_PAPERMILL_FILTER)
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("DLN_FIGURES_DIR")
     os.environ["DLN_FIGURES_DIR"] = str(figures)

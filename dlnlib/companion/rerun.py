@@ -163,8 +163,13 @@ def _resolve(text: str, glued: dict[str, str], cites: dict[str, tuple[str, str]]
                 return "; ".join(f"{a} ({y})" for a, y in names)
             return "(" + "; ".join(f"{a}, {y}" for a, y in names) + ")"
         shown = re.match(r"\s*(.*?)\s*<[^>]*>\s*$", body, re.DOTALL)
-        text = shown[1] if shown else body
-        return f"({text})" if role in ("eq", "numref") and not shown else text
+        if shown:
+            return shown[1]
+        if role in ("eq", "numref"):
+            return f"({body})"
+        if role == "ref" and body.startswith("notes-"):  # a section of the Mathematical notes
+            return "Mathematical notes, " + body[len("notes-") :].replace("-", " ")
+        return body
 
     return _ROLE.sub(sub, text)
 
