@@ -504,7 +504,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{chapter.name}: executed in {secs:.1f} s with {params or 'default parameters'}")
-    verdict = _report_run(chapter, folder, merged)
+    try:
+        verdict = _report_run(chapter, folder, merged)
+    except Exception as exc:  # a reporting problem must not lose a finished run
+        print(f"warning: the run finished but its report failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        verdict = None
     date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     done = {**status, "status": "ok", "seconds": secs, "date": date, "verdict": verdict}
     _write_atomic(folder / "status.json", json.dumps(done) + "\n")
@@ -547,19 +551,16 @@ def _report_run(chapter: ChapterSource, folder: Path, merged: dict[str, Any]) ->
         + "".join(f" -p {k} {shlex.quote(repr(v))}" for k, v in changed.items())
         + "`."
     )
-    try:
-        rerun.write_html(
-            folder / "index.html",
-            nb,
-            chapter=chapter.name,
-            chapter_number=number,
-            root=root,
-            figures=figures,
-            note=note,
-        )
-        rerun.write_figure_map(folder / "figures.md", nb, chapter.name, number, figures)
-    except (OSError, ValueError, KeyError, ImportError) as exc:
-        print(f"warning: could not write the run's page or figure map: {exc}", file=sys.stderr)
+    rerun.write_html(
+        folder / "index.html",
+        nb,
+        chapter=chapter.name,
+        chapter_number=number,
+        root=root,
+        figures=figures,
+        note=note,
+    )
+    rerun.write_figure_map(folder / "figures.md", nb, chapter.name, number, figures)
     verdict = glued_text(nb).get(f"{chapter.name}-verdict")
     return verdict.strip("'\"") if verdict else None
 
