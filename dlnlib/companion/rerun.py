@@ -496,7 +496,7 @@ def write_html(
     figures : pathlib.Path
         The run's figure folder for this chapter.
     note : str, optional
-        Keyword-only. Markdown shown in a box at the top (the run's parameters and verdict).
+        Keyword-only. Markdown shown in a box at the top (the run's parameters, how to reproduce it).
     """
     from .report import glued_text
 
