@@ -146,7 +146,7 @@ def list_chapters(root: Path | None = None) -> list[ChapterSource]:
     Parameters
     ----------
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
+        Repository root (default: the repository holding this package, ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -165,7 +165,7 @@ def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
     key : str
         File stem, prefix or number.
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
+        Repository root (default: the repository holding this package, ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -301,7 +301,7 @@ def estimate_seconds(chapter: ChapterSource, params: dict[str, Any], root: Path 
     params : dict
         Validated parameters (others keep their defaults).
     root : pathlib.Path or None, optional
-        Repository root (default: :func:`dlnlib.companion._paths.repo_root`).
+        Repository root (default: the repository holding this package, ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
