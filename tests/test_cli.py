@@ -1,6 +1,7 @@
 """The `python -m dlnlib` command line: parameter validation, output folders, failures."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -223,7 +224,14 @@ def test_run_with_relative_output_writes_one_folder_marked_complete(toy_repo, tm
     done = _dln(toy_repo, "run", "ch01", "-p", "n_points", "12", "-o", "rel", "-q", cwd=work)
     assert done.returncode == 0, done.stderr
     (folder,) = (work / "rel").iterdir()
-    assert sorted(p.name for p in folder.iterdir()) == ["ch01_toy.ipynb", "figures", "parameters.json", "status.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "ch01_toy.ipynb",
+        "figures",
+        "figures.md",
+        "index.html",
+        "parameters.json",
+        "status.json",
+    ]
     assert (folder / "figures" / "ch01_toy" / "first.png").exists()
     assert json.loads((folder / "status.json").read_text())["status"] == "ok"
     printed = [
@@ -366,3 +374,248 @@ def test_run_status_of_folders(tmp_path):
     assert cli.run_status(tmp_path) == "incomplete"
     (tmp_path / "status.json").write_text('{"status": "ok"}')
     assert cli.run_status(tmp_path) == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# A rerun that closes the loop (issue 12): verdict and checks, readable folder, offline page,
+# figure map, diff against the book's run; --list descriptions; the execution report's environment.
+# The fast tests feed the reporting code a hand-made "executed" notebook (glued outputs as
+# myst-nb writes them); one slow test runs a toy chapter end to end.
+
+from dlnlib.companion import rerun  # noqa: E402
+from dlnlib.companion.report import environment_info, write_execution_report  # noqa: E402
+
+RICH_MARKDOWN = (
+    "# Toy rich\n\n"
+    "**Verdict:** the numbers below {glue}`ch03_toy-verdict` the toy statement, with total "
+    "{glue}`ch03_toy-total` and $\\R^n$ ({cite:t}`chitour2023geometric`, {ref}`notes-glossary`).\n\n"
+    "```{glue:figure} ch03_toy-line\n:name: fig-ch03-toy-line\n\n"
+    "A line through {glue}`ch03_toy-total` points.\n```\n\n"
+    "```{glue:figure} ch03_toy-other\n:name: fig-ch03-toy-other\n\nThe other figure.\n```"
+)
+RICH_CODE = (
+    "from dlnlib.companion.chapter import Chapter\n"
+    "ch = Chapter('ch03_toy', seed=seed, n_points=n_points)\n"
+    "for name in ('line', 'other'):\n"
+    "    fig, ax = ch.subplots()\n"
+    "    ax.plot(range(n_points))\n"
+    "    ch.save(fig, name)\n"
+    "fig, ax = ch.subplots()\n"
+    "ch.save(fig, 'extra', glue=False)\n"
+    "ch.glue('total', sum(range(n_points)))\n"
+    "ch.glue('verdict', 'confirm' if n_points < 100 else 'do NOT confirm', '{}')\n"
+    "ch.record('Lemma 2.3', ok=n_points < 100, figure=float(n_points), how='toy count')"
+)
+
+
+def _glued_output(key, text):
+    """A display output as ``myst_nb.glue(display=False)`` writes it."""
+    return nbformat.v4.new_output(
+        "display_data",
+        data={"application/papermill.record/text/plain": text},
+        metadata={"scrapbook": {"name": key, "mime_prefix": "application/papermill.record/"}},
+    )
+
+
+def _fake_executed(total="66", status="verified", verdict="confirm"):
+    record = json.dumps({"result": "Lemma 2.3", "status": status, "chapter": "ch03_toy", "figure": "12", "how": "toy"})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(RICH_MARKDOWN),
+        nbformat.v4.new_code_cell("n_points = 12", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell(
+            "# NBVAL_CHECK_OUTPUT\nprint('hello')", outputs=[nbformat.v4.new_output("stream", text="hello\n")]
+        ),
+        nbformat.v4.new_code_cell(
+            "glue",
+            outputs=[
+                _glued_output("ch03_toy-total", total),
+                _glued_output("ch03_toy-verdict", verdict),
+                _glued_output("ch03_toy-ledger-lemma-2-3", record),
+            ],
+        ),
+    ]
+    return json.loads(nbformat.writes(nb))
+
+
+def _rich_repo(repo):
+    """Add ``ch03_toy`` (glued verdict, ledger record, two captioned figures) and a ``_toc.yml``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = "seed = 0  # int, >= 0: seed of the toy\nn_points = 10  # int, >= 1: points on the toy line"
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(RICH_MARKDOWN.split("\n\n```")[0]),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(RICH_CODE),
+        nbformat.v4.new_markdown_cell("```" + RICH_MARKDOWN.split("\n\n```", 1)[1]),
+    ]
+    nbformat.write(nb, repo / "book" / "src" / "ch03_toy.ipynb")
+    # ch03_toy is the book's second chapter: its figures are Fig. 2.x
+    toc = "parts:\n  - chapters:\n      - file: book/chapters/ch01_toy\n      - file: book/chapters/ch03_toy\n"
+    (repo / "_toc.yml").write_text(toc)
+    return repo
+
+
+def test_run_folder_name_shows_changed_parameters():
+    defaults = {"seed": 0, "dims": [4, 3, 3], "eta": 0.1}
+    assert rerun.run_folder_stem("ch02_invariants", {**defaults, "seed": 3}, defaults, "abc") == (
+        "ch02_invariants-seed3-abc"
+    )
+    assert rerun.run_folder_stem("ch02_x", defaults, defaults, "abc") == "ch02_x-default-abc"
+    name = rerun.run_folder_stem("ch02_x", {**defaults, "dims": [5, 4], "eta": 0.25}, defaults, "h")
+    assert name == "ch02_x-dims5_4-eta0.25-h"
+    assert re.fullmatch(r"[\w.+-]+", rerun.run_folder_stem("c", {"s": "a b/c"}, {"s": ""}, "h"))
+
+
+def test_figure_numbers_follow_the_toc_and_the_directives(tmp_path):
+    (tmp_path / "_toc.yml").write_text(
+        "parts:\n  - numbered: true\n    chapters:\n      - file: book/chapters/ch05_b\n"
+        "      - file: book/chapters/ch01_a\n"
+        "  - caption: Reference\n    chapters:\n      - file: book/chapters/ledger\n"
+    )
+    assert rerun.chapter_numbers(tmp_path) == {"ch05_b": 1, "ch01_a": 2}
+    figs = rerun.figure_numbers(_fake_executed(), 2)
+    assert [(f["number"], f["name"], f["label"]) for f in figs] == [
+        ("Fig. 2.1", "line", "fig-ch03-toy-line"),
+        ("Fig. 2.2", "other", "fig-ch03-toy-other"),
+    ]
+    assert rerun.figure_numbers(_fake_executed(), None)[0]["number"] == "Fig. ?.1"
+
+
+def test_verdict_lines_print_the_verdict_sentence_and_each_check():
+    lines = rerun.verdict_lines(_fake_executed(), "ch03_toy")
+    assert lines[0] == (
+        "verdict: the numbers below confirm the toy statement, with total 66 and \\R^n (chitour2023geometric,"
+    )
+    assert lines[1] == "  Mathematical notes, glossary)."
+    assert lines[2] == "checks (1 recorded for the Results ledger):"
+    assert lines[3] == "  [verified] Lemma 2.3: 12 (toy)"
+    failed = rerun.verdict_lines(_fake_executed(status="failed", verdict="do NOT confirm"), "ch03_toy")
+    assert "do NOT confirm" in failed[0] and "  [failed] Lemma 2.3: 12 (toy)" in failed
+
+
+def test_glued_diff_lists_changed_values_only():
+    book = {"c-total": "45", "c-same": "1.0", "c-fig": "<IPython.core.display.Image object>", "c-old": "x"}
+    run = {"c-total": "66", "c-same": "1.0", "c-fig": "<IPython.core.display.Image object>", "c-new": "y"}
+    lines = rerun.glued_diff(run, book)
+    assert lines[0] == "3 of 5 glued values differ from the book's run (book -> this run):"
+    assert lines[1:] == ["  c-new: (absent) -> y", "  c-old: x -> (absent)", "  c-total: 45 -> 66"]
+    assert rerun.glued_diff(book, book) == ["same glued values as the book's run (4 compared)"]
+    many = rerun.glued_diff({f"k{i}": "1" for i in range(20)}, {f"k{i}": "2" for i in range(20)}, limit=3)
+    assert len(many) == 5 and many[-1] == "  ... and 17 more"
+
+
+def _write_pngs(folder, names):
+    folder.mkdir(parents=True)
+    for name in names:
+        Image.new("RGB", (4, 4)).save(folder / f"{name}.png")
+
+
+def test_run_report_prints_verdict_diff_and_writes_offline_page_and_figure_map(toy_repo, monkeypatch, capsys):
+    repo = _rich_repo(toy_repo)
+    monkeypatch.setattr(cli, "repo_root", lambda: repo)
+    (repo / "references.bib").write_text(
+        "@article{chitour2023geometric,\n  author = {Chitour, Y. and Liao, Z. and Couillet, R.},\n  year = {2023},\n}\n"
+    )
+    mathjax = repo / "book/_static/mathjax/tex-chtml.js"
+    mathjax.parent.mkdir(parents=True)
+    mathjax.write_text("/* MathJax */")
+    chapter = cli.find_chapter("ch03", repo)
+    folder = repo / "runs" / "ch03_toy-n_points12-x"
+    folder.mkdir(parents=True)
+    (folder / "ch03_toy.ipynb").write_text(json.dumps(_fake_executed()))
+    _write_pngs(folder / "figures" / "ch03_toy", ["line", "other", "extra"])
+    merged = {"seed": 0, "n_points": 12}
+
+    # without a book run: say so
+    assert cli._report_run(chapter, folder, merged) == "confirm"
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("verdict: the numbers below confirm the toy statement, with total 66")
+    assert "  [verified] Lemma 2.3: 12 (toy)" in out
+    assert "no book run to compare with" in out and "ch03_toy.ipynb is absent" in out
+
+    page = (folder / "index.html").read_text()
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page), "the page must load nothing from the network"
+    assert "cdn" not in page.lower()
+    assert '<script defer src="../../book/_static/mathjax/tex-chtml.js">' in page
+    assert "window.MathJax" in page
+    assert (
+        '<img src="figures/ch03_toy/line.png"' in page and "<strong>Fig. 2.1</strong> A line through 66 points." in page
+    )
+    assert "Chitour et al. (2023)" in page and "{glue}" not in page and "NBVAL" not in page
+    assert "n_points = 12" in page and "hello" in page
+    fmap = (folder / "figures.md").read_text()
+    assert "- **Fig. 2.1**: [line.png](figures/ch03_toy/line.png)" in fmap and "A line through 66 points." in fmap
+    assert "- **Fig. 2.2**: [other.png](figures/ch03_toy/other.png)" in fmap
+    assert "- (not a numbered figure of the book): [extra.png](figures/ch03_toy/extra.png)" in fmap
+
+    # against the book's run at the defaults: the glued numbers that differ
+    (repo / "book/chapters").mkdir(parents=True)
+    (repo / "book/chapters/ch03_toy.ipynb").write_text(json.dumps(_fake_executed(total="45")))
+    cli._report_run(chapter, folder, merged)
+    out = capsys.readouterr().out
+    assert "against the book's run at the defaults (book/chapters/ch03_toy.ipynb):" in out
+    assert "  1 of 3 glued values differ from the book's run (book -> this run):" in out
+    assert "    ch03_toy-total: 45 -> 66" in out
+
+
+def test_list_shows_descriptions_and_says_when_no_run_time_is_recorded(capsys, toy_repo, monkeypatch):
+    repo = _rich_repo(toy_repo)
+    monkeypatch.setattr(cli, "repo_root", lambda: repo)
+    (repo / "book/chapters").mkdir(parents=True)
+    (repo / "book/chapters/execution.json").write_text(json.dumps({"ch03_toy": {"status": "ok", "seconds": 7.4}}))
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "ch03_toy: Toy rich  [about 7 s at the defaults]" in out
+    assert "n_points = 10  (int, >= 1): points on the toy line" in out
+    assert "ch01_toy: Toy ch01_toy  [run time not recorded yet: python -m dlnlib execute]" in out
+
+
+def test_execution_report_links_chapters_and_shows_the_environment(tmp_path):
+    (tmp_path / "ch03_toy.ipynb").write_text(json.dumps(_fake_executed()))
+    report = {
+        "ch03_toy": {"status": "ok", "seconds": 2.5, "title": "Toy", "parameters": {"n_points": 10}, "date": "d"},
+        "ch04_gone": {"status": "failed", "seconds": float("nan"), "title": "Gone", "parameters": {}},
+    }
+    env = environment_info()
+    import numpy as np
+    import scipy
+
+    assert env["numpy"] == np.__version__ and env["scipy"] == scipy.__version__
+    assert env["CPUs"].startswith(f"{os.cpu_count()} logical")
+    assert env["BLAS"] and env["BLAS"] != "unknown"  # numpy's build configuration names its BLAS
+    out = tmp_path / "execution.md"
+    write_execution_report(report, out)
+    text = out.read_text()
+    assert "| {doc}`Toy <ch03_toy>` | `ch03` | confirm (1 check passed) | ok | 2.5 | d |" in text
+    assert "| Gone | `ch04` |  | failed | nan |  |" in text
+    assert "- `ch03`: `n_points=10`" in text
+    env_section = text.split("## Environment", 1)[1]
+    for key, value in env.items():
+        assert f"| {key} | {value} |" in env_section
+    write_execution_report(report, out, environment={"CPUs": "64 logical", "BLAS": "mkl 2024"})
+    assert "| CPUs | 64 logical |" in out.read_text() and "| BLAS | mkl 2024 |" in out.read_text()
+
+
+@pytest.mark.slow
+def test_rerun_prints_verdict_and_diff_and_names_its_folder(toy_repo, tmp_path):
+    repo = _rich_repo(toy_repo)
+    book = _dln(repo, "execute", "ch03")
+    assert book.returncode == 0, book.stderr
+    done = _dln(repo, "run", "ch03", "-p", "n_points", "12", "-o", str(tmp_path / "runs"), "-q")
+    assert done.returncode == 0, done.stderr
+    for noise in ("without encryption", "Unable to parse line", "Passed unknown parameter"):
+        assert noise not in done.stderr + done.stdout
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert re.fullmatch(r"ch03_toy-n_points12-[0-9a-f]{10}", folder.name)
+    out = done.stdout
+    assert "verdict: the numbers below confirm the toy statement, with total 66" in out
+    assert "  [verified] Lemma 2.3: 12 (toy count)" in out
+    assert "ch03_toy-total: 45 -> 66" in out and "ch03_toy-ledger-lemma-2-3: verified 10 -> verified 12" in out
+    assert f"page:     {folder / 'index.html'}" in out
+    page = (folder / "index.html").read_text()
+    assert "<strong>Fig. 2.1</strong>" in page and not re.search(r"(src|href)=[\"']?(https?:)?//", page)
+    assert (folder / "figures" / "ch03_toy" / "line.png").exists()
+    assert "- **Fig. 2.2**: [other.png](figures/ch03_toy/other.png)" in (folder / "figures.md").read_text()
+    listing = _dln(repo, "runs", "-o", str(tmp_path / "runs")).stdout
+    assert listing.split()[0] == "ok" and listing.rstrip().endswith(f"{folder}  (verdict: confirm)")

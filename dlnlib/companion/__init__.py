@@ -10,6 +10,8 @@ companion book and its reruns:
 * :mod:`dlnlib.companion.figures`: drawings made from the library's objects (the network of Figure 1);
 * :mod:`dlnlib.companion.cli`: ``python -m dlnlib`` (``execute``, ``run``, ``runs``, ``list``,
   ``ledger``, ``campaign``);
+* :mod:`dlnlib.companion.rerun`: what ``python -m dlnlib run`` leaves behind (verdict and checks,
+  figure numbers, the diff against the book's run, an offline ``index.html``);
 * :mod:`dlnlib.companion.report`, :mod:`dlnlib.companion.ledger`: the generated Figures, Execution
   report and Results ledger pages.
 

@@ -12,9 +12,13 @@ Usage::
 cell (type, element type, range, length; see ``dlnlib.companion._schema``) before any kernel starts,
 estimates the run time from the chapter's ``# cost:`` line and its last recorded execution
 (refusing more than :data:`WORK_LIMIT_SECONDS` without ``--yes``), then executes a copy with
-papermill into ``runs/<chapter>-<hash of parameters>/`` (figures in its ``figures/`` subfolder),
-never writing over the sources or an earlier run. The folder's ``status.json`` is written last:
-a folder without it is an interrupted run.
+papermill into ``runs/<chapter>-<changed parameters>-<hash of parameters>/`` (e.g.
+``runs/ch02_invariants-seed3-<hash>/``; figures in its ``figures/`` subfolder), never writing over
+the sources or an earlier run. It then prints the chapter's verdict, each check it recorded for the
+Results ledger and the glued numbers that differ from the book's run at the defaults, and writes
+``index.html`` (the executed chapter as an offline page) and ``figures.md`` (each figure file and
+its number in the book); see :mod:`dlnlib.companion.rerun`. The folder's ``status.json`` is
+written last: a folder without it is an interrupted run.
 ``execute`` writes the executed chapters to ``book/chapters/`` for Jupyter Book, skipping
 chapters whose source and ``dlnlib`` code are unchanged (execution cache), and writes an
 execution report and the Figures page. A chapter is executed into a temporary notebook and
@@ -31,8 +35,10 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -43,6 +49,7 @@ from typing import Any
 
 from . import _schema
 from ._paths import EXECUTED_DIR, FIGURES_DIR, SOURCE_DIR, repo_root
+from .rerun import run_folder_stem
 
 __all__ = [
     "WORK_LIMIT_SECONDS",
@@ -139,7 +146,7 @@ def list_chapters(root: Path | None = None) -> list[ChapterSource]:
     Parameters
     ----------
     root : pathlib.Path or None, optional
-        Repository root (default: ``dlnlib.companion._paths.repo_root()``).
+        Repository root (default: the repository holding this package, ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -158,7 +165,7 @@ def find_chapter(key: str, root: Path | None = None) -> ChapterSource:
     key : str
         File stem, prefix or number.
     root : pathlib.Path or None, optional
-        Repository root (default: ``dlnlib.companion._paths.repo_root()``).
+        Repository root (default: the repository holding this package, ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -294,7 +301,7 @@ def estimate_seconds(chapter: ChapterSource, params: dict[str, Any], root: Path 
     params : dict
         Validated parameters (others keep their defaults).
     root : pathlib.Path or None, optional
-        Repository root (default: ``dlnlib.companion._paths.repo_root()``).
+        Repository root (default: the repository holding this package, ``dlnlib.companion._paths.repo_root()``).
 
     Returns
     -------
@@ -346,6 +353,21 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 """Extra kernel arguments: a local kernel's "running over TCP without encryption" warning is noise."""
 
 
+class _PapermillInferenceNoise(logging.Filter):
+    """Drop papermill's parameter-inference warnings.
+
+    Papermill reads the ``parameters`` cell to guess the parameters; the schema comments
+    (``# int, >= 0: ...``) defeat its parser ("Unable to parse line", then "Passed unknown
+    parameter"). The command line has already checked every parameter against the schema.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Unable to parse line", "Passed unknown parameter"))
+
+
+_PAPERMILL_FILTER = _PapermillInferenceNoise()
+
+
 def _execute(
     chapter: ChapterSource,
     out_nb: Path,
@@ -357,6 +379,8 @@ def _execute(
 ) -> float:
     import papermill as pm
 
+    for name in ("papermill", "papermill.translators"):
+        logging.getLogger(name).addFilter(_PAPERMILL_FILTER)
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("DLN_FIGURES_DIR")
     os.environ["DLN_FIGURES_DIR"] = str(figures)
@@ -465,7 +489,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = Path(args.output).expanduser().resolve() if args.output else repo_root() / "runs"
     merged = {**chapter.defaults, **params}
     try:
-        folder = _make_run_folder(base, f"{chapter.name}-{_params_hash(merged)}")
+        folder = _make_run_folder(base, run_folder_stem(chapter.name, merged, chapter.defaults, _params_hash(merged)))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -479,12 +503,66 @@ def cmd_run(args: argparse.Namespace) -> int:
         _write_atomic(folder / "status.json", json.dumps({**status, "error": str(exc)}, indent=2) + "\n")
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    _write_atomic(folder / "status.json", json.dumps({**status, "status": "ok", "seconds": secs, "date": date}) + "\n")
     print(f"{chapter.name}: executed in {secs:.1f} s with {params or 'default parameters'}")
+    try:
+        verdict = _report_run(chapter, folder, merged)
+    except Exception as exc:  # a reporting problem must not lose a finished run
+        print(f"warning: the run finished but its report failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        verdict = None
+    date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    done = {**status, "status": "ok", "seconds": secs, "date": date, "verdict": verdict}
+    _write_atomic(folder / "status.json", json.dumps(done) + "\n")
+    print(f"folder:   {folder}")
     print(f"notebook: {folder / (chapter.name + '.ipynb')}")
+    print(f"page:     {folder / 'index.html'} (offline; open it in a browser)")
+    print(f"figure map: {folder / 'figures.md'}")
     print(f"figures:  {folder / 'figures' / chapter.name}")
     return 0
+
+
+def _report_run(chapter: ChapterSource, folder: Path, merged: dict[str, Any]) -> str | None:
+    """Print a finished run's verdict, checks and diff against the book; write its page and figure map.
+
+    Returns the glued verdict value (``None`` if the chapter glues none).
+    """
+    from . import rerun
+    from .report import glued_text
+
+    root = repo_root()
+    nb = _read_nb(folder / f"{chapter.name}.ipynb")
+    for line in rerun.verdict_lines(nb, chapter.name):
+        print(line)
+    book_nb = root / EXECUTED_DIR / f"{chapter.name}.ipynb"
+    if book_nb.exists():
+        rec = _read_record(root, chapter.name)
+        stale = "" if rec.get("parameters", chapter.defaults) == chapter.defaults else "; its defaults were different"
+        print(f"against the book's run at the defaults ({book_nb.relative_to(root)}{stale}):")
+        for line in rerun.glued_diff(glued_text(nb), glued_text(_read_nb(book_nb))):
+            print(f"  {line}")
+    else:
+        print(f"no book run to compare with: {book_nb} is absent (python -m dlnlib execute {chapter.name} makes it)")
+    number = rerun.chapter_numbers(root).get(chapter.name)
+    figures = folder / "figures" / chapter.name
+    changed = {k: v for k, v in merged.items() if chapter.defaults.get(k) != v}
+    shown = ", ".join(f"`{k} = {v!r}`" for k, v in changed.items()) or "the default parameters"
+    note = (
+        f"**Rerun of {chapter.name}** with {shown}; figures numbered as in the book "
+        f"(see `figures.md`). Reproduce: `python -m dlnlib run {chapter.name.split('_')[0]}"
+        + "".join(f" -p {k} {shlex.quote(repr(v))}" for k, v in changed.items())
+        + "`."
+    )
+    rerun.write_html(
+        folder / "index.html",
+        nb,
+        chapter=chapter.name,
+        chapter_number=number,
+        root=root,
+        figures=figures,
+        note=note,
+    )
+    rerun.write_figure_map(folder / "figures.md", nb, chapter.name, number, figures)
+    verdict = glued_text(nb).get(f"{chapter.name}-verdict")
+    return verdict.strip("'\"") if verdict else None
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -505,14 +583,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not folders:
         print(f"no runs in {base}")
     for p in folders:
-        print(f"{run_status(p):<10} {p}")
+        print(f"{run_status(p):<10} {p}{_run_verdict(p)}")
     return 0
+
+
+def _run_verdict(folder: Path) -> str:
+    """``"  (verdict: ...)"`` for a finished run that recorded its chapter's verdict, else ``""``."""
+    try:
+        verdict = json.loads((folder / "status.json").read_text()).get("verdict")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f"  (verdict: {verdict})" if verdict else ""
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
     """The ``list`` command: every chapter with its parameters, defaults, schema and description.
 
-    Also prints a chapter's run time at the last ``execute``, when recorded.
+    Also prints a chapter's run time at the defaults in the last ``execute`` (its execution record,
+    else ``book/chapters/execution.json``), or says that none is recorded.
 
     Parameters
     ----------
@@ -525,9 +613,16 @@ def cmd_list(_args: argparse.Namespace) -> int:
         Exit status 0.
     """
     root = repo_root()
+    try:
+        report = json.loads((root / EXECUTED_DIR / "execution.json").read_text())
+    except (OSError, ValueError):
+        report = {}
     for c in list_chapters(root):
-        rec = _read_record(root, c.name)
-        took = f"  [about {rec['seconds']:.0f} s at the defaults]" if rec.get("status") == "ok" else ""
+        rec = _read_record(root, c.name) or report.get(c.name, {})
+        if rec.get("status") == "ok":
+            took = f"  [about {rec['seconds']:.0f} s at the defaults]"
+        else:
+            took = "  [run time not recorded yet: python -m dlnlib execute]"
         print(f"{c.name}: {c.title}{took}")
         if c.schema_error:
             print(f"    (schema error: {c.schema_error})")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._paths import EXECUTED_DIR, FIGURES_DIR
 
-__all__ = ["figure_entries", "glued_text", "write_execution_report", "write_figures_page"]
+__all__ = ["environment_info", "figure_entries", "glued_text", "write_execution_report", "write_figures_page"]
 
 _GLUE_FIG = re.compile(
     r"```\{glue:figure\}\s+(?P<key>\S+)\s*\n(?P<opts>(?::[\w-]+:[^\n]*\n)*)\s*(?P<caption>.*?)```",
@@ -162,8 +162,82 @@ def write_figures_page(root: Path, out: Path) -> None:
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_execution_report(report: dict, out: Path) -> None:
-    """Write ``execution.md``: each chapter's run time, status and parameters.
+def environment_info() -> dict[str, str]:
+    """The machine and software that ran the chapters, for reading their run times.
+
+    Returns
+    -------
+    dict of str to str
+        ``"CPUs"`` (logical CPUs, and how many this process may use), ``"BLAS"`` and ``"LAPACK"``
+        (from numpy's build configuration), ``"BLAS threads"`` (the thread-count environment
+        variables that are set), ``"Python"``, ``"numpy"``, ``"scipy"`` and ``"platform"``.
+    """
+    import platform
+
+    import numpy as np
+    import scipy
+
+    n_cpu = os.cpu_count() or 0
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        usable = n_cpu
+    cpus = f"{n_cpu} logical" + (f" ({usable} usable by this process)" if usable != n_cpu else "")
+    libs = {}
+    try:
+        deps = np.show_config(mode="dicts").get("Build Dependencies", {})
+    except (TypeError, ValueError, AttributeError):  # an old numpy without mode="dicts"
+        deps = {}
+    for what in ("blas", "lapack"):
+        lib = deps.get(what, {})
+        libs[what] = " ".join(str(lib[k]) for k in ("name", "version") if lib.get(k)) or "unknown"
+    threads = [f"{v}={os.environ[v]}" for v in _THREAD_VARIABLES if v in os.environ]
+    return {
+        "CPUs": cpus,
+        "BLAS": libs["blas"],
+        "LAPACK": libs["lapack"],
+        "BLAS threads": ", ".join(threads) or "not limited (no thread-count variable set)",
+        "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "platform": platform.platform(),
+    }
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def _chapter_verdict(nb_path: Path) -> str:
+    """The glued verdict of an executed chapter and the tally of its ledger checks (``""`` if unreadable)."""
+    try:
+        glued = glued_text(json.loads(nb_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError):
+        return ""
+    verdict = glued.get(f"{nb_path.stem}-verdict", "").strip("'\"")
+    statuses = []
+    for key, text in glued.items():
+        if key.startswith(f"{nb_path.stem}-ledger-"):
+            try:
+                statuses.append(json.loads(text).get("status"))
+            except (ValueError, AttributeError):
+                continue
+    failed = statuses.count("failed")
+    if not statuses:
+        tally = ""
+    elif failed:
+        tally = f"{failed} of {len(statuses)} checks failed"
+    else:
+        tally = f"{len(statuses)} check{'s' * (len(statuses) > 1)} passed"
+    return f"{verdict} ({tally})" if verdict and tally else verdict or tally
+
+
+def write_execution_report(
+    report: dict, out: Path, *, chapters_dir: Path | None = None, environment: dict[str, str] | None = None
+) -> None:
+    """Write ``execution.md``: each chapter's link, run id, verdict, status, run time and parameters.
+
+    The page lists the parameters of every chapter after the table, and ends with the environment
+    that ran the chapters (:func:`environment_info`), so that the run times can be interpreted.
 
     Parameters
     ----------
@@ -171,24 +245,50 @@ def write_execution_report(report: dict, out: Path) -> None:
         The execution report (``book/chapters/execution.json``), by chapter name.
     out : pathlib.Path
         Output markdown file.
+    chapters_dir : pathlib.Path or None, optional
+        Keyword-only. Folder of the executed chapters, read for their verdicts (default: ``out``'s folder).
+    environment : dict of str to str or None, optional
+        Keyword-only. The environment to report (default: :func:`environment_info` of this process).
     """
+    chapters_dir = Path(out).parent if chapters_dir is None else Path(chapters_dir)
+    env = environment_info() if environment is None else environment
     lines = [
         "(execution-report)=",
         "# Execution report",
         "",
         "Each chapter was executed by papermill with the parameters below (the defaults of its",
-        "`parameters` cell) when the book was built. Rerun one with other values:",
-        "`python -m dlnlib run <chapter> -p <name> <value>`.",
+        "`parameters` cell) when the book was built. Rerun one with other values, using the id in",
+        "the second column: `python -m dlnlib run <id> -p <name> <value>` (`python -m dlnlib list`",
+        "shows every parameter). The verdict is the chapter's own, with the tally of the checks it",
+        "recorded for the {ref}`Results ledger <ledger>`.",
         "",
-        "| chapter | status | run time (s) | executed | parameters |",
-        "|---|---|---|---|---|",
+        "| chapter | run id | verdict | status | run time (s) | executed |",
+        "|---|---|---|---|---|---|",
     ]
+    parameters = ["", "(execution-parameters)=", "## Parameters", ""]
     for name in sorted(report):
         r = report[name]
-        params = ", ".join(f"`{k}={v!r}`" for k, v in r.get("parameters", {}).items())
-        lines.append(
-            f"| {r.get('title', name)} | {r['status']} | {r['seconds']:.1f} | {r.get('date', '')} | {params} |"
-        )
+        title = r.get("title", name).replace("|", "\\|")
+        link = f"{{doc}}`{title} <{name}>`" if (chapters_dir / f"{name}.ipynb").exists() else title
+        verdict = _chapter_verdict(chapters_dir / f"{name}.ipynb")
+        run_id = name.split("_")[0]
+        lines.append(f"| {link} | `{run_id}` | {verdict} | {r['status']} | {r['seconds']:.1f} | {r.get('date', '')} |")
+        params = ", ".join(f"`{k}={v!r}`" for k, v in r.get("parameters", {}).items()) or "none"
+        parameters.append(f"- `{run_id}`: {params}")
     total = sum(r["seconds"] for r in report.values() if r["status"] == "ok")
-    lines += ["", f"Total execution time: {total:.1f} s."]
+    lines += [
+        "",
+        f"Total execution time: {total:.1f} s.",
+        *parameters,
+        "",
+        "(execution-environment)=",
+        "## Environment",
+        "",
+        "Run times are wall-clock seconds of one papermill execution (kernel start included) on this",
+        "machine, possibly shared with other work; dense linear algebra runs in the BLAS below.",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in env.items()),
+    ]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
