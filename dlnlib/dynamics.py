@@ -453,6 +453,17 @@ def _dopri_slots(
     return out
 
 
+def _integrate(y0, dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots) -> dict:
+    """The compiled engine (:mod:`dlnlib._dopri_jit`, one trajectory at a time) when numba is installed, else the
+    numpy engine :func:`_dopri_slots` (continuous batching over ``slots`` rows). Each is bit-identical whatever
+    ``slots``, the executor or the number of workers; they agree with each other to the integration tolerance."""
+    from . import _dopri_jit
+
+    if _dopri_jit.available():
+        return _dopri_jit.run(y0, dims, mom.sxx, mom.wls, mom.c0, t_max, t_eval, rtol, atol, gtol, max_steps, first_step)
+    return _dopri_slots(y0, dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -840,7 +851,7 @@ def gradient_flow_batch(
 
     slots = k if slots is None else check_positive(slots, "slots", integer=True)
     first_step = None if first_step is None else check_positive(first_step, "first_step")
-    res = _dopri_slots(_flat(ws0), dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
+    res = _integrate(_flat(ws0), dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
     y, status, t = res["y"], res["status"], res["t"]
     loss_rec, grad_rec, n_steps, n_rej = res["loss_rec"], res["grad_rec"], res["n_steps"], res["n_rej"]
     final = [w.copy() for w in _unflat(y, dims)]
