@@ -28,7 +28,9 @@ except ImportError:  # the numpy engine of dynamics.py is used instead
 
 # "contract" lets LLVM fuse a * b + c into one FMA instruction: deterministic (the same machine code for every
 # trajectory), never reordering sums; no other fast-math flag (the finiteness checks need IEEE semantics)
-_njit = (lambda f: f) if numba is None else numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+_njit = (
+    (lambda f: f) if numba is None else numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+)
 
 
 def available() -> bool:
@@ -127,18 +129,13 @@ def _norm(v):
         s += v[q] * v[q]
     return np.sqrt(s)
 
-@_njit
-def _finish(r, y, t, status, n_steps, n_rej, next_rec, gnorm, loss, out_y, out_t, out_status, out_steps, out_rej,
-           loss_rec, grad_rec):
-    out_y[r, :] = y
-    out_t[r], out_status[r], out_steps[r], out_rej[r] = t, status, n_steps, n_rej
-    for q in range(next_rec, loss_rec.shape[1]):
-        loss_rec[r, q] = loss
-        grad_rec[r, q] = gnorm
 
 @_njit
-def _dopri(y0, dims, off, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_steps, first_step,
-          out_y, out_t, out_status, out_steps, out_rej, loss_rec, grad_rec):
+def _dopri(
+    y0, dims, off, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, out_y, out_t, out_i, rec
+):
+    """Integrate the rows of ``y0`` one after the other; ``out_i[r] = (status, accepted, rejected)``, ``rec = (loss,
+    gradient norm)`` at the times ``t_eval``."""
     k_total, n_par = y0.shape
     nl = dims.size - 1
     dx = dims[0]
@@ -151,6 +148,7 @@ def _dopri(y0, dims, off, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_ste
     kk = np.empty((7, n_par))
     k1, k3, k4, k5, k6, k7 = kk[0], kk[2], kk[3], kk[4], kk[5], kk[6]
     y, ys, y_new = np.empty(n_par), np.empty(n_par), np.empty(n_par)
+    loss_rec, grad_rec = rec[0], rec[1]
     n_t = t_eval.size
     at0 = t_eval[0] == 0.0
     t_tol = 1e-12 * max(t_max, 1.0)
@@ -176,12 +174,10 @@ def _dopri(y0, dims, off, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_ste
         if first_step > 0:
             h = first_step
         h = min(h, t_max)
-        if gtol > 0 and gnorm < gtol:
-            _finish(r, y, 0.0, 1, 0, 0, next_rec, gnorm, loss, out_y, out_t, out_status, out_steps, out_rej,
-                   loss_rec, grad_rec)
-            continue
         t, n_steps, n_rej, attempts = 0.0, 0, 0, 0
-        while True:
+        status = 1  # converged (already at the start, or set when the loop stops)
+        running = not (gtol > 0 and gnorm < gtol)
+        while running:
             target = t_eval[next_rec] if next_rec < n_t else t_max
             hi = min(h, target - t)
             mh = -hi
@@ -240,9 +236,12 @@ def _dopri(y0, dims, off, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_ste
                     status = -1
                 if not acc:  # the loss at y (the state of the last accepted step)
                     loss = _grad(y, dims, off, sx, wl, cc, k7, pre, left, tmp)
-                _finish(r, y, t, status, n_steps, n_rej, next_rec, gnorm, loss, out_y, out_t, out_status,
-                       out_steps, out_rej, loss_rec, grad_rec)
-                break
+                running = False
+        # store; the recording times not reached get the last values
+        out_y[r, :] = y
+        out_t[r], out_i[r, 0], out_i[r, 1], out_i[r, 2] = t, status, n_steps, n_rej
+        for q in range(next_rec, n_t):
+            loss_rec[r, q], grad_rec[r, q] = loss, gnorm
 
 
 def run(y0, dims, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_steps, first_step) -> dict:
@@ -251,15 +250,8 @@ def run(y0, dims, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_steps, firs
     n_t = t_eval.size
     dims_a = np.asarray(dims, dtype=np.int64)
     off = np.concatenate([[0], np.cumsum(dims_a[1:] * dims_a[:-1])]).astype(np.int64)
-    out = {
-        "y": np.empty((k_total, n_par)),
-        "t": np.zeros(k_total),
-        "status": np.zeros(k_total, dtype=np.int64),
-        "n_steps": np.zeros(k_total, dtype=np.int64),
-        "n_rej": np.zeros(k_total, dtype=np.int64),
-        "loss_rec": np.empty((k_total, n_t)),
-        "grad_rec": np.empty((k_total, n_t)),
-    }
+    out_y, out_t = np.empty((k_total, n_par)), np.zeros(k_total)
+    out_i, rec = np.zeros((k_total, 3), dtype=np.int64), np.empty((2, k_total, n_t))
     f64 = np.float64
     _dopri(
         np.ascontiguousarray(y0, dtype=f64),
@@ -275,12 +267,17 @@ def run(y0, dims, sxx, wls, c0, t_max, t_eval, rtol, atol, gtol, max_steps, firs
         float(gtol),
         int(max_steps),
         -1.0 if first_step is None else float(first_step),
-        out["y"],
-        out["t"],
-        out["status"],
-        out["n_steps"],
-        out["n_rej"],
-        out["loss_rec"],
-        out["grad_rec"],
+        out_y,
+        out_t,
+        out_i,
+        rec,
     )
-    return out
+    return {
+        "y": out_y,
+        "t": out_t,
+        "status": out_i[:, 0].copy(),
+        "n_steps": out_i[:, 1].copy(),
+        "n_rej": out_i[:, 2].copy(),
+        "loss_rec": rec[0],
+        "grad_rec": rec[1],
+    }
