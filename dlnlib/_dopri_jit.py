@@ -6,9 +6,11 @@ integrated alone from start to finish, so its result never depends on the other 
 slot count, the executor or the number of workers (bit-identical). The two engines agree to the
 integration tolerance, not bit for bit (different orders of floating-point operations).
 
-Without numba (``import numba`` fails) or with the environment variable ``DLNLIB_NO_JIT=1``,
-:func:`available` is false and the numpy engine is used. Compilation happens once per machine
-(``cache=True`` keeps the machine code beside this module, or under ``NUMBA_CACHE_DIR``).
+This module imports numba: it is imported lazily (by ``dynamics``, ``experiments`` and ``campaign``)
+so that ``import dlnlib`` stays fast. Without numba (``import numba`` fails) or with the environment
+variable ``DLNLIB_NO_JIT=1``, :func:`available` is false and the numpy engine is used. Compilation
+happens once per machine (``cache=True`` keeps the machine code beside this module, or under
+``NUMBA_CACHE_DIR``); :func:`warm_up` does it before work is handed to worker processes.
 
 References
 ----------
@@ -36,6 +38,17 @@ _njit = (
 def available() -> bool:
     """Whether the compiled engine can be used (numba importable and ``DLNLIB_NO_JIT`` unset)."""
     return numba is not None and os.environ.get("DLNLIB_NO_JIT", "") in ("", "0")
+
+
+def warm_up() -> None:
+    """Compile the engine (or load numba's on-disk cache) in this process, if it is available.
+
+    Called before work is handed to an executor: worker processes forked afterwards inherit the
+    compiled code, and the others find it in the cache instead of each compiling it.
+    """
+    if available():
+        one = np.ones((1, 1, 1))  # one trajectory of the scalar network W_1 (d_0 = d_1 = 1), four steps
+        run(np.zeros((1, 1)), (1, 1), one, one, np.zeros(1), 1.0, np.array([1.0]), 1e-6, 1e-9, 0.0, 4, None)
 
 
 # Dormand–Prince 5(4) tableau (as in scipy.integrate.RK45 and dynamics._A/_B/_E); compile-time constants

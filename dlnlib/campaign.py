@@ -448,6 +448,9 @@ def run_campaign(
         if on_chunk is not None:
             on_chunk(written)
 
+    from . import _dopri_jit  # imports numba (if installed): only when a flow is run
+
+    _dopri_jit.warm_up()  # once here rather than in every worker process
     with tqdm(total=spec.n_trials, initial=done_trials, disable=not progress, desc="campaign", unit="traj") as bar:
         if executor is None:
             for ci, a, b in todo:
