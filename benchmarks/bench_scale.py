@@ -302,7 +302,7 @@ def bench_dask(n_inits: int) -> dict:
     out = {"trials": ref.n_trials, "serial_s": t_serial}
     for n in (1, 2):
         with executor_for("local", n) as ex:
-            ovf_experiment(dims, **{**kw, "n_inits": 2})  # warm-up of the workers' imports
+            ovf_experiment(dims, executor=ex, **{**kw, "n_inits": 2 * n, "chunk_size": 1})  # warm-up: imports, numba
             secs, res = wall(lambda ex=ex: ovf_experiment(dims, executor=ex, **kw))
         out[f"dask_{n}_s"] = secs
         out[f"dask_{n}_identical"] = bool(np.array_equal(res.final_loss, ref.final_loss))
