@@ -13,8 +13,9 @@ into a separate benchmark environment first; without them those rows are skipped
    than ``solve_ivp``.
 3. ``gradient_descent_batch`` B = 1000, 2000 steps (default sparse records) vs the same iteration in
    torch with ``bmm`` (float64, one thread). Target: no slower.
-4. Dask ``LocalCluster`` with 2 single-threaded workers vs 1: throughput ratio of ``ovf_experiment``,
-   and the scheduler's overhead per trajectory (1 Dask worker vs in-process).
+4. Dask ``LocalCluster`` with 2 single-threaded workers vs 1: throughput ratio of ``ovf_experiment``
+   (512 trials of widths 4-4-4-3), and the scheduler's overhead per trajectory (1 Dask worker vs
+   in-process). ``--part dask`` reruns only this part.
 
 Single-process timings are CPU times of this process (``time.process_time``), which a busy shared
 machine disturbs less than wall time; the Dask rows are wall times. BLAS and torch use one thread.
@@ -29,6 +30,7 @@ Writes ``benchmarks/results/scale.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -296,8 +298,8 @@ def bench_dask(n_inits: int) -> dict:
         return {}
     from dlnlib.campaign import executor_for
 
-    dims = (4, 4, 3)
-    kw = {"n_data": 2, "n_inits": n_inits, "rng": SEED, "t_max": 1e4, "chunk_size": 16, "slots": 16, "progress": False}
+    dims = (4, 4, 4, 3)
+    kw = {"n_data": 2, "n_inits": n_inits, "rng": SEED, "t_max": 1e4, "chunk_size": 32, "slots": 16, "progress": False}
     t_serial, ref = wall(lambda: ovf_experiment(dims, **kw))
     out = {"trials": ref.n_trials, "serial_s": t_serial}
     for n in (1, 2):
@@ -322,15 +324,22 @@ def bench_dask(n_inits: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
+    ap.add_argument("--part", choices=("dask",), help="rerun only this part and update the result file")
     args = ap.parse_args()
     q = args.quick
+    if args.part == "dask":
+        path = Path(__file__).resolve().parent / "results" / "scale.json"
+        env = ("numpy", "python", "machine", "cpu_count")
+        old = {k: v for k, v in json.loads(path.read_text()).items() if k not in env}
+        write_results("scale", {**old, "dask": bench_dask(16 if q else 256)})
+        return
     out = {
         "flow_engine": ENGINE,
         "warm_up_s": warm_up(),
         "ovf_vs_rk45": bench_ovf_vs_rk45(n_inits=16 if q else 64, n_loop=4 if q else 8),
         "flow_vs_jax": bench_flow_vs_jax((1, 100) if q else (1, 100, 1000), n_loop=4 if q else 10),
         "gd_vs_torch": bench_gd_vs_torch(200 if q else 1000, 500 if q else 2000),
-        "dask": bench_dask(16 if q else 64),
+        "dask": bench_dask(16 if q else 256),
         "timing": "process CPU time for single-process rows, wall time for Dask",
     }
     write_results("scale", out)
