@@ -17,6 +17,9 @@ into a separate benchmark environment first; without them those rows are skipped
    (512 trials of widths 4-4-4-3), and the scheduler's overhead per trajectory (1 Dask worker vs
    in-process). ``--part dask`` reruns only this part.
 
+jax's CPU backend uses a thread pool by default, whose CPU time counts here; ``--part
+flow-jax-one-thread`` reruns row 2 with XLA on one thread (as numpy and torch are here).
+
 Single-process timings are CPU times of this process (``time.process_time``), which a busy shared
 machine disturbs less than wall time; the Dask rows are wall times. BLAS and torch use one thread.
 
@@ -324,14 +327,25 @@ def bench_dask(n_inits: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
-    ap.add_argument("--part", choices=("dask",), help="rerun only this part and update the result file")
+    ap.add_argument(
+        "--part",
+        choices=("dask", "flow-jax-one-thread"),
+        help="rerun only this part and update the result file (flow-jax-one-thread: row 2 at B = 100 and 1000 "
+        "with XLA restricted to one thread, like numpy and torch here, stored as flow_vs_jax_one_thread)",
+    )
     args = ap.parse_args()
     q = args.quick
-    if args.part == "dask":
+    if args.part:
         path = Path(__file__).resolve().parent / "results" / "scale.json"
         env = ("numpy", "python", "machine", "cpu_count")
         old = {k: v for k, v in json.loads(path.read_text()).items() if k not in env}
-        write_results("scale", {**old, "dask": bench_dask(16 if q else 256)})
+        if args.part == "dask":
+            old["dask"] = bench_dask(16 if q else 256)
+        else:
+            os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            warm_up()
+            old["flow_vs_jax_one_thread"] = bench_flow_vs_jax((100,) if q else (100, 1000), n_loop=0)
+        write_results("scale", old)
         return
     out = {
         "flow_engine": ENGINE,
