@@ -5,7 +5,8 @@ Run ``python benchmarks/bench_flow.py`` from the repository root (``--quick`` fo
 1. Trajectories per second for ``K`` in (10, 100, 1000) random initializations of a small network
    (widths 4-4-4-3, shared data), each integrated to ``t_max`` at equal ``rtol``/``atol``, with
 
-   * ``dlnlib.gradient_flow_batch`` (vectorized Dormand-Prince 5(4), per-trajectory steps),
+   * ``dlnlib.gradient_flow_batch`` (Dormand-Prince 5(4), per-trajectory steps; its compiled engine when
+     numba is installed, after one warm-up call, else its numpy engine),
    * a loop of ``dlnlib.gradient_flow(method="RK45")`` (``solve_ivp``, the same tableau),
    * a loop of ``dlnlib.gradient_flow(method="DOP853")`` (the default of the single-trajectory API).
 
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import best_time, write_results
 
+from dlnlib import _dopri_jit
 from dlnlib.dynamics import gradient_flow, gradient_flow_batch
 from dlnlib.experiments import make_data, ovf_experiment
 from dlnlib.model import random_weights
@@ -39,6 +41,7 @@ DIMS = (4, 4, 4, 3)
 T_MAX = 20.0
 RTOL, ATOL = 1e-8, 1e-11
 SEED = 20240502
+ENGINE = "numba" if _dopri_jit.available() else "numpy"  # the engine of gradient_flow_batch (DLNLIB_NO_JIT=1: numpy)
 
 
 def _batch(k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -135,7 +138,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="K up to 100, fewer OVF runs")
     args = ap.parse_args()
     ks = (10, 100) if args.quick else (10, 100, 1000)
-    print(f"widths {DIMS}, t_max={T_MAX}, rtol={RTOL}, atol={ATOL}")
+    print(f"widths {DIMS}, t_max={T_MAX}, rtol={RTOL}, atol={ATOL}, gradient_flow_batch engine: {ENGINE}")
+    # one first call: numba's compilation (or the load of its on-disk cache) is not part of the timings
+    X, Y = make_data(DIMS, np.random.default_rng(0))
+    gradient_flow_batch(_batch(1, np.random.default_rng(1)), X, Y, 1.0, grad_tol=None)
     flow = bench_flow(ks, loop_max=20 if args.quick else 100)
     ovf = bench_ovf(2, 25) if args.quick else bench_ovf(4, 100)
     out = {
@@ -143,6 +149,7 @@ def main() -> None:
         "t_max": T_MAX,
         "rtol": RTOL,
         "atol": ATOL,
+        "engine": ENGINE,
         "flow": flow,
         "ovf_scaling": ovf,
     }

@@ -13,17 +13,27 @@ into a separate benchmark environment first; without them those rows are skipped
    than ``solve_ivp``.
 3. ``gradient_descent_batch`` B = 1000, 2000 steps (default sparse records) vs the same iteration in
    torch with ``bmm`` (float64, one thread). Target: no slower.
-4. Dask ``LocalCluster`` with 2 single-threaded workers vs 1: throughput ratio of ``ovf_experiment``,
-   and the scheduler's overhead per trajectory (1 Dask worker vs in-process).
+4. Dask ``LocalCluster`` with 2 single-threaded workers vs 1: throughput ratio of ``ovf_experiment``
+   (512 trials of widths 4-4-4-3), and the scheduler's overhead per trajectory (1 Dask worker vs
+   in-process). ``--part dask`` reruns only this part.
+
+jax's CPU backend uses a thread pool by default, whose CPU time counts here; ``--part
+flow-jax-one-thread`` reruns row 2 with XLA on one thread (as numpy and torch are here).
 
 Single-process timings are CPU times of this process (``time.process_time``), which a busy shared
 machine disturbs less than wall time; the Dask rows are wall times. BLAS and torch use one thread.
+
+``gradient_flow_batch`` has two engines: a compiled one (numba, the ``scale`` extra) and the pure-numpy
+fallback (``DLNLIB_NO_JIT=1``). Rows 1 and 2 time the engine in use after one warm-up call (compilation
+or loading numba's on-disk cache excluded, as jax's compilation is; the warm-up time is reported), and
+row 2 also times the numpy fallback.
 Writes ``benchmarks/results/scale.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -39,11 +49,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import write_results
 
+from dlnlib import _dopri_jit
 from dlnlib.dynamics import _grad_loss_batch, _moments, gradient_descent_batch, gradient_flow_batch
 from dlnlib.experiments import _draw_data, _streams, make_data, ovf_experiment
 from dlnlib.model import _flat, random_weights
 
 SEED = 20240502
+ENGINE = "numba" if _dopri_jit.available() else "numpy"
+
+
+def _numpy_engine(fn):
+    """Run ``fn`` with the pure-numpy engine of ``gradient_flow_batch``."""
+    old = os.environ.get("DLNLIB_NO_JIT")
+    os.environ["DLNLIB_NO_JIT"] = "1"
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ["DLNLIB_NO_JIT"]
+        else:
+            os.environ["DLNLIB_NO_JIT"] = old
+
+
+def warm_up() -> float:
+    """Wall seconds of a first tiny flow (numba's compilation, or loading its cache); excluded from the timings."""
+    dims = (3, 3, 2)
+    X, Y = make_data(dims, np.random.default_rng(0))
+    w0 = [w[None] for w in random_weights(dims, np.random.default_rng(1))]
+    secs, _ = wall(lambda: gradient_flow_batch(w0, X, Y, 1.0, grad_tol=None, t_eval=[0, 1.0]))
+    print(f"[0] flow engine: {ENGINE}; first call (compile or load the cache) {secs:.1f} s, excluded below", flush=True)
+    return secs
 
 
 def cpu(fn):
@@ -91,6 +126,7 @@ def bench_ovf_vs_rk45(n_inits: int, n_loop: int) -> dict:
     per_ovf, per_loop = secs / res.n_trials, t_loop / n_loop
     row = {
         "dims": list(dims),
+        "engine": ENGINE,
         "ovf_trials": res.n_trials,
         "ovf_s_per_trajectory": per_ovf,
         "rk45_loop_trajectories": n_loop,
@@ -99,7 +135,7 @@ def bench_ovf_vs_rk45(n_inits: int, n_loop: int) -> dict:
         "target": 20.0,
     }
     print(
-        f"[1] OVF runner {per_ovf * 1e3:.1f} ms/traj ({res.n_trials} trials, identification included) vs "
+        f"[1] OVF runner ({ENGINE}) {per_ovf * 1e3:.1f} ms/traj ({res.n_trials} trials, identification included) vs "
         f"solve_ivp(RK45) loop {per_loop * 1e3:.1f} ms/traj: x{row['speedup']:.1f} (target x20)",
         flush=True,
     )
@@ -152,7 +188,14 @@ def bench_flow_vs_jax(bs, n_loop: int) -> list[dict]:
         t_ours, traj = cpu(
             lambda w0=w0: gradient_flow_batch(w0, X, Y, t_max, rtol=rtol, atol=atol, grad_tol=None, t_eval=[0, t_max])
         )
-        row = {"B": b, "ours_ms_per_trajectory": 1e3 * t_ours / b}
+        row = {"B": b, "engine": ENGINE, "ours_ms_per_trajectory": 1e3 * t_ours / b}
+        if ENGINE != "numpy":
+            t_np, _ = cpu(
+                lambda w0=w0: _numpy_engine(
+                    lambda: gradient_flow_batch(w0, X, Y, t_max, rtol=rtol, atol=atol, grad_tol=None, t_eval=[0, t_max])
+                )
+            )
+            row["numpy_engine_ms_per_trajectory"] = 1e3 * t_np / b
         if b == 1 or b <= n_loop:
             n = min(b, n_loop)
             y0, m1 = _flat(w0)[:n], mom.batched()
@@ -179,7 +222,9 @@ def bench_flow_vs_jax(bs, n_loop: int) -> list[dict]:
                 }
             )
         rows.append(row)
-        parts = [f"[2] B={b:5d}: ours {row['ours_ms_per_trajectory']:.2f} ms/traj"]
+        parts = [f"[2] B={b:5d}: ours ({ENGINE}) {row['ours_ms_per_trajectory']:.2f} ms/traj"]
+        if "numpy_engine_ms_per_trajectory" in row:
+            parts.append(f"numpy engine {row['numpy_engine_ms_per_trajectory']:.2f} ms/traj")
         if "jax_ms_per_trajectory" in row:
             parts.append(
                 f"jax odeint {row['jax_ms_per_trajectory']:.2f} ms/traj (x{row['speedup_vs_jax']:.2f}, target x2 at "
@@ -256,13 +301,13 @@ def bench_dask(n_inits: int) -> dict:
         return {}
     from dlnlib.campaign import executor_for
 
-    dims = (4, 4, 3)
-    kw = {"n_data": 2, "n_inits": n_inits, "rng": SEED, "t_max": 1e4, "chunk_size": 16, "slots": 16, "progress": False}
+    dims = (4, 4, 4, 3)
+    kw = {"n_data": 2, "n_inits": n_inits, "rng": SEED, "t_max": 1e4, "chunk_size": 32, "slots": 16, "progress": False}
     t_serial, ref = wall(lambda: ovf_experiment(dims, **kw))
     out = {"trials": ref.n_trials, "serial_s": t_serial}
     for n in (1, 2):
         with executor_for("local", n) as ex:
-            ovf_experiment(dims, **{**kw, "n_inits": 2})  # warm-up of the workers' imports
+            ovf_experiment(dims, executor=ex, **{**kw, "n_inits": 2 * n, "chunk_size": 1})  # warm-up: imports, numba
             secs, res = wall(lambda ex=ex: ovf_experiment(dims, executor=ex, **kw))
         out[f"dask_{n}_s"] = secs
         out[f"dask_{n}_identical"] = bool(np.array_equal(res.final_loss, ref.final_loss))
@@ -282,13 +327,33 @@ def bench_dask(n_inits: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
+    ap.add_argument(
+        "--part",
+        choices=("dask", "flow-jax-one-thread"),
+        help="rerun only this part and update the result file (flow-jax-one-thread: row 2 at B = 100 and 1000 "
+        "with XLA restricted to one thread, like numpy and torch here, stored as flow_vs_jax_one_thread)",
+    )
     args = ap.parse_args()
     q = args.quick
+    if args.part:
+        path = Path(__file__).resolve().parent / "results" / "scale.json"
+        env = ("numpy", "python", "machine", "cpu_count")
+        old = {k: v for k, v in json.loads(path.read_text()).items() if k not in env}
+        if args.part == "dask":
+            old["dask"] = bench_dask(16 if q else 256)
+        else:
+            os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            warm_up()
+            old["flow_vs_jax_one_thread"] = bench_flow_vs_jax((100,) if q else (100, 1000), n_loop=0)
+        write_results("scale", old)
+        return
     out = {
+        "flow_engine": ENGINE,
+        "warm_up_s": warm_up(),
         "ovf_vs_rk45": bench_ovf_vs_rk45(n_inits=16 if q else 64, n_loop=4 if q else 8),
         "flow_vs_jax": bench_flow_vs_jax((1, 100) if q else (1, 100, 1000), n_loop=4 if q else 10),
         "gd_vs_torch": bench_gd_vs_torch(200 if q else 1000, 500 if q else 2000),
-        "dask": bench_dask(16 if q else 64),
+        "dask": bench_dask(16 if q else 256),
         "timing": "process CPU time for single-process rows, wall time for Dask",
     }
     write_results("scale", out)

@@ -65,8 +65,11 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-#: rough CPU seconds per trajectory by depth N (OVF defaults, rtol 1e-11), for the estimate printed first
+#: rough CPU seconds per trajectory by depth N (OVF defaults, rtol 1e-11, widths 4), for the estimate printed first:
+#: with the numpy engine of ``gradient_flow_batch``, and with its compiled engine (numba), measured on a busy 2-core
+#: machine (ch07's default run)
 SECONDS_PER_TRAJECTORY = {2: 0.04, 3: 0.1, 4: 0.2, 5: 0.3}
+SECONDS_PER_TRAJECTORY_COMPILED = {2: 0.005, 3: 0.008, 4: 0.016, 5: 0.03}
 BYTES_PER_TRIAL = 80  # compressed Parquet row, measured on the example campaign
 _CONFIG_KEYS = ("dims", "init_scale", "data", "n_data", "n_inits", "noise", "n_samples")
 _CAMPAIGN_KEYS = ("seed", "chunk_size", "slots", "t_max", "grad_tol", "rtol", "atol", "max_steps")
@@ -130,7 +133,10 @@ class CampaignSpec:
 
     def estimate(self, workers: int = 1) -> dict:
         """Estimated trajectories, wall time on ``workers`` cores and disk (a rough cost model)."""
-        cpu = sum(c.n_trials * SECONDS_PER_TRAJECTORY.get(len(c.dims) - 1, 0.3) for c in self.configs)
+        from . import _dopri_jit
+
+        per = SECONDS_PER_TRAJECTORY_COMPILED if _dopri_jit.available() else SECONDS_PER_TRAJECTORY
+        cpu = sum(c.n_trials * per.get(len(c.dims) - 1, per[5]) for c in self.configs)
         return {
             "trajectories": self.n_trials,
             "cpu_seconds": cpu,
@@ -445,6 +451,9 @@ def run_campaign(
         if on_chunk is not None:
             on_chunk(written)
 
+    from . import _dopri_jit  # imports numba (if installed): only when a flow is run
+
+    _dopri_jit.warm_up()  # once here rather than in every worker process
     with tqdm(total=spec.n_trials, initial=done_trials, disable=not progress, desc="campaign", unit="traj") as bar:
         if executor is None:
             for ci, a, b in todo:

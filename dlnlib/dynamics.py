@@ -3,7 +3,8 @@
 See the Mathematical notes, "Notation", "Invariants of the flow" and "Boundedness and convergence".
 
 The batched integrators work on ``K`` trajectories at once: weights carry a leading batch axis,
-``W_i`` of shape ``(K, d_i, d_{i-1})``, and every step is a handful of batched ``matmul`` calls.
+``W_i`` of shape ``(K, d_i, d_{i-1})``, and every step is a handful of batched ``matmul`` calls (or, for the flow, a
+compiled loop when numba is installed; see ``dlnlib._dopri_jit``).
 :func:`gradient_flow_batch` is an embedded Dormand–Prince 5(4) scheme (the tableau of
 ``scipy.integrate.RK45``) with a *separate* adaptive step size and stopping rule per trajectory,
 so a stiff or slow trajectory does not slow down the others and a converged one stops.
@@ -453,6 +454,19 @@ def _dopri_slots(
     return out
 
 
+def _integrate(y0, dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots) -> dict:
+    """The compiled engine (``dlnlib._dopri_jit``, one trajectory at a time) when numba is installed, else the
+    numpy engine :func:`_dopri_slots` (continuous batching over ``slots`` rows). Each is bit-identical whatever
+    ``slots``, the executor or the number of workers; they agree with each other to the integration tolerance."""
+    from . import _dopri_jit
+
+    if _dopri_jit.available():
+        return _dopri_jit.run(
+            y0, dims, mom.sxx, mom.wls, mom.c0, t_max, t_eval, rtol, atol, gtol, max_steps, first_step
+        )
+    return _dopri_slots(y0, dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -810,7 +824,8 @@ def gradient_flow_batch(
     slots : int or None, optional
         Keyword-only. Integrate at most this many trajectories at once (``None``: all ``K``). When
         one stops, the next pending trajectory takes its slot (continuous batching), so the batch
-        never waits on its slowest member. Results are bit-identical whatever ``slots``.
+        never waits on its slowest member. Results are bit-identical whatever ``slots``. Used by the
+        numpy engine only (the compiled engine integrates one trajectory at a time).
 
     Returns
     -------
@@ -825,8 +840,12 @@ def gradient_flow_batch(
     Notes
     -----
     Equivalent, trajectory by trajectory, to ``solve_ivp(method="RK45")`` at the same
-    tolerances, but each step advances all active trajectories with batched ``matmul``.
-    ``benchmarks/bench_flow.py`` measures the speed-up over a loop of :func:`gradient_flow`.
+    tolerances. Two engines: when numba is installed (the ``scale`` extra), a compiled loop
+    (``dlnlib._dopri_jit``) integrates one trajectory after the other; otherwise, or with the
+    environment variable ``DLNLIB_NO_JIT=1``, each step advances all active trajectories with
+    batched ``matmul``. Each engine is bit-identical whatever ``slots``, the executor or the
+    number of workers; the two agree to the integration tolerance, not bit for bit.
+    ``benchmarks/bench_flow.py`` and ``benchmarks/bench_scale.py`` measure both.
     """
     ws0 = as_weight_batch(weights0, "weights0")
     dims = dims_of(ws0)
@@ -840,7 +859,7 @@ def gradient_flow_batch(
 
     slots = k if slots is None else check_positive(slots, "slots", integer=True)
     first_step = None if first_step is None else check_positive(first_step, "first_step")
-    res = _dopri_slots(_flat(ws0), dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
+    res = _integrate(_flat(ws0), dims, mom, t_max, t_eval, rtol, atol, gtol, max_steps, first_step, slots)
     y, status, t = res["y"], res["status"], res["t"]
     loss_rec, grad_rec, n_steps, n_rej = res["loss_rec"], res["grad_rec"], res["n_steps"], res["n_rej"]
     final = [w.copy() for w in _unflat(y, dims)]

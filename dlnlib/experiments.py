@@ -696,6 +696,9 @@ def ovf_experiment(
         for a in range(0, n_trials, chunk_size)
     )
     acc = _Accumulator(n_trials, n_inits)
+    from . import _dopri_jit  # imports numba (if installed): only when a flow is run
+
+    _dopri_jit.warm_up()  # once here rather than in every worker process
     for start, out in _map_tasks(tasks, executor, progress, n_trials):
         acc.add(start, out)
     return acc.result(d, data, init, init_scale, t_max, allow_degenerate)

@@ -29,6 +29,22 @@ CONFIGS = [
 ]
 IDS = ["-".join(map(str, c)) for c in CONFIGS]
 
+try:
+    import numba  # noqa: F401
+
+    HAVE_NUMBA = True
+except ImportError:
+    HAVE_NUMBA = False
+
+
+@pytest.fixture(params=["numpy", "jit"])
+def engine(request, monkeypatch):
+    """Run a batched-flow test with each engine: the numpy one and the compiled one (when numba is installed)."""
+    if request.param == "jit" and not HAVE_NUMBA:
+        pytest.skip("numba is not installed: the compiled engine is not available")
+    monkeypatch.setenv("DLNLIB_NO_JIT", "1" if request.param == "numpy" else "0")
+    return request.param
+
 
 def make_data(dims, seed, m=40):
     """Unwhitened data (X X^T far from a multiple of I), well conditioned."""
@@ -93,7 +109,7 @@ def test_reduced_flow_equals_original_flow_for_whitened_data():
 
 
 @pytest.mark.parametrize("dims", CONFIGS, ids=IDS)
-def test_batch_flow_agrees_with_single_trajectories(dims):
+def test_batch_flow_agrees_with_single_trajectories(dims, engine):
     X, Y = make_data(dims, 7)
     ws = [random_weights(dims, 100 + k) for k in range(4)]
     t_eval = np.linspace(0, 3.0, 7)
@@ -109,7 +125,7 @@ def test_batch_flow_agrees_with_single_trajectories(dims):
         assert rel_inv_drift(w, bt.trajectory_weights(k)) < 1e-8
 
 
-def test_batch_flow_per_trajectory_stopping_and_data():
+def test_batch_flow_per_trajectory_stopping_and_data(engine):
     dims = (3, 3, 2)
     X, Y = make_data(dims, 8)
     ws = stack([random_weights(dims, 9), random_weights(dims, 10, scale=0.01)])  # the second one lingers
@@ -123,7 +139,7 @@ def test_batch_flow_per_trajectory_stopping_and_data():
     assert_allclose(bt2.loss[1, -1], tr.loss[-1], rtol=1e-6)
 
 
-def test_batch_flow_continuous_batching_is_bit_identical():
+def test_batch_flow_continuous_batching_is_bit_identical(engine):
     """Whatever the slot count, each trajectory's result is the one it gets alone (continuous batching)."""
     dims = (4, 3, 3, 2)
     rng = np.random.default_rng(3)
@@ -151,7 +167,7 @@ def test_batch_flow_continuous_batching_is_bit_identical():
         gradient_flow_batch(w0, X, Y, 30.0, slots=0)
 
 
-def test_batch_flow_max_steps_is_per_trajectory():
+def test_batch_flow_max_steps_is_per_trajectory(engine):
     dims = (3, 3, 2)
     X, Y = make_data(dims, 8)
     ws = stack([random_weights(dims, 9), random_weights(dims, 10)])
@@ -159,7 +175,7 @@ def test_batch_flow_max_steps_is_per_trajectory():
     assert np.all(bt.status == FAILED) and np.all(bt.n_steps + bt.n_rejected == 5)
 
 
-def test_batch_flow_balanced_stays_balanced():
+def test_batch_flow_balanced_stays_balanced(engine):
     dims = (4, 5, 4, 3)
     X, Y = make_data(dims, 11)
     ws = stack([balanced_weights(dims, 20 + k) for k in range(3)])
@@ -167,6 +183,27 @@ def test_batch_flow_balanced_stays_balanced():
     for k in range(3):
         w = bt.trajectory_weights(k)
         assert max(np.linalg.norm(c) for c in invariants(w)) < 1e-8 * max(np.sum(x * x) for x in w)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed: the compiled engine is not available")
+def test_batch_flow_engines_agree(monkeypatch):
+    """The compiled and numpy engines take the same steps up to rounding and agree to the integration tolerance."""
+    dims = (4, 3, 3, 2)
+    rng = np.random.default_rng(5)
+    X, Y = make_data(dims, 6)
+    w0 = stack([random_weights(dims, rng, scale=s) for s in np.geomspace(0.3, 2, 6)])
+    t_eval = np.linspace(0, 50, 6)
+    runs = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("DLNLIB_NO_JIT", flag)
+        runs[flag] = gradient_flow_batch(w0, X, Y, 50.0, grad_tol=1e-7, t_eval=t_eval, rtol=1e-10, atol=1e-13)
+    a, b = runs["1"], runs["0"]
+    assert_array_equal(a.status, b.status)
+    assert np.all(np.abs(a.n_steps - b.n_steps) <= 2)
+    assert_allclose(a.loss, b.loss, rtol=1e-8, atol=1e-12)
+    assert_allclose(a.t_final, b.t_final, rtol=1e-3)
+    for wa, wb in zip(a.final_weights, b.final_weights):
+        assert_allclose(wa, wb, rtol=0, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- gradient descent
