@@ -335,10 +335,14 @@ def test_numbered_equation_keeps_clear_of_its_number_at_400px(root, server, driv
             "const d = document.getElementById('equation-eq-ch02-gd-increment');"
             "const n = d.querySelector('span.eqno').getBoundingClientRect();"
             "const m = d.querySelector('mjx-container').getBoundingClientRect();"
-            "const overlap = !(n.right <= m.left || m.right <= n.left || n.bottom <= m.top || m.bottom <= n.top);"
-            "return {overlap: overlap, right: m.right, cw: document.scrollingElement.clientWidth};"
+            "const c = d.querySelector('mjx-container');"
+            "return {overlap: !(n.right <= m.left || m.right <= n.left || n.bottom <= m.top || m.bottom <= n.top),"
+            "  same_line: !(n.bottom <= m.top || m.bottom <= n.top), cut: c.scrollWidth > c.clientWidth + 1,"
+            "  right: m.right, cw: document.scrollingElement.clientWidth};"
         )
     finally:
         driver.set_window_size(1280, 2000)
     assert not r["overlap"], r
     assert r["right"] <= r["cw"] + 1, r
+    # an equation wider than its box scrolls; its number then sits on a line of its own, not at the cut
+    assert not (r["cut"] and r["same_line"]), r
