@@ -262,7 +262,9 @@ def test_figure_text_renders_at_least_10px_at_1280px(root, server, driver):
         for name, width, complete in figures:
             entry = sidecars.get(name.rsplit(".", 1)[0])
             if entry is None:
-                problems.append(f"{page}: {name} is no saved figures/<chapter>/<name>.png (stale execution?)")
+                problems.append(  # e.g. nbval rerun without DLN_FIGURES_DIR rewrote figures/ (make test sets it)
+                    f"{page}: {name} is no saved figures/<chapter>/<name>.png (figures/ and the build disagree)"
+                )
                 continue
             path, prov = entry
             leg = prov.get("legibility")
