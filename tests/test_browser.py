@@ -263,3 +263,132 @@ def test_code_cells_fold_hide_test_markers_wrap_and_figures_say_how_to_reproduce
             if driver.execute_script("return document.body.textContent.includes('NBVAL')"):
                 problems.append(f"{page}: 'NBVAL' visible in the page")
     assert not problems, "\n".join(problems)
+
+
+# --- legible figures and pages (issue 12, section 2) ---------------------------------------------
+
+MIN_TEXT_PX = 10.0  # smallest figure text a reader gets on a 1280 px wide page
+
+
+def _figure_sidecars(root):
+    """SHA-256 of each saved figure PNG -> its provenance sidecar (myst-nb names images by hash)."""
+    import hashlib
+    import json
+
+    sidecars = {}
+    for js in sorted((root / "figures").glob("*/*.json")):
+        png = js.with_suffix(".png")
+        if png.exists():
+            sidecars[hashlib.sha256(png.read_bytes()).hexdigest()] = (js.relative_to(root), json.loads(js.read_text()))
+    return sidecars
+
+
+def _chapter_figures(driver):
+    """(image file name, rendered width in CSS px) of every figure image on the open page."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('figure img'))"
+        ".map(i => [i.getAttribute('src').split('/').pop(), i.getBoundingClientRect().width, i.complete])"
+    )
+
+
+def test_figure_text_renders_at_least_10px_at_1280px(root, server, driver):
+    """Rendered px of the smallest text = pt / 72 * (rendered image width / saved image width in inches)."""
+    sidecars = _figure_sidecars(root)
+    driver.set_window_size(1280, 2000)
+    assert driver.execute_script("return window.innerWidth") == 1280
+    measured, problems = [], []
+    for chapter in cli.list_chapters(root):
+        page = f"book/chapters/{chapter.name}.html"
+        driver.get(f"{server}/{page}")
+        figures = _chapter_figures(driver)
+        if not figures:
+            problems.append(f"{page}: no figure images")
+        for name, width, complete in figures:
+            entry = sidecars.get(name.rsplit(".", 1)[0])
+            if entry is None:
+                problems.append(  # e.g. nbval rerun without DLN_FIGURES_DIR rewrote figures/ (make test sets it)
+                    f"{page}: {name} is no saved figures/<chapter>/<name>.png (figures/ and the build disagree)"
+                )
+                continue
+            path, prov = entry
+            leg = prov.get("legibility")
+            if not leg or leg.get("min_fontsize_pt") is None:
+                problems.append(f"{path}: no legibility record (figure size, smallest font)")
+                continue
+            assert complete and width > 0, f"{page}: {name} not rendered"
+            px = leg["min_fontsize_pt"] / 72 * width / leg["image_width_in"]
+            measured.append((px, str(path)))
+            if px < MIN_TEXT_PX:
+                problems.append(
+                    f"{path}: smallest text {leg['min_fontsize_pt']} pt ({leg['min_font_text']!r}) renders at "
+                    f"{px:.1f} px (image {leg['image_width_in']} in shown {width:.0f} px wide)"
+                )
+    assert measured, "no figure measured"
+    assert not problems, "\n".join(problems)
+
+
+def test_a_click_on_a_figure_opens_the_full_size_image(root, server, driver):
+    driver.get(f"{server}/book/chapters/ch02_invariants.html")
+    links = driver.execute_script(
+        "return Array.from(document.querySelectorAll('figure img'))"
+        ".map(i => { const a = i.closest('a');"
+        "  return [i.src, a ? a.href : null, a ? getComputedStyle(a).cursor : null]; })"
+    )
+    assert links
+    for src, href, cursor in links:
+        assert href == src, (src, href)
+        assert cursor == "zoom-in"
+
+
+def _all_pages(root, html):
+    pages = _pages(root)[1:]  # index.html only redirects
+    pages += [p.relative_to(html).as_posix() for p in sorted((html / "book" / "api").glob("*.html"))]
+    return pages
+
+
+def test_pages_have_no_horizontal_overflow_at_400px(root, html, server, driver):
+    """On a phone the page itself never scrolls sideways: wide content scrolls inside its own box."""
+    problems = []
+    driver.set_window_size(400, 900)
+    try:
+        assert driver.execute_script("return window.innerWidth") <= 420, "window did not shrink to a phone width"
+        for page in _all_pages(root, html):
+            driver.get(f"{server}/{page}")
+            _wait_for_mathjax(driver)
+            r = driver.execute_script(
+                "const se = document.scrollingElement, cw = se.clientWidth;"
+                "const scrolls = e => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {"
+                "  const o = getComputedStyle(p).overflowX; if (o !== 'visible') return true; } return false; };"
+                "const wide = Array.from(document.body.querySelectorAll('*')).filter(e => {"
+                "  const b = e.getBoundingClientRect(); return b.width > 0 && b.right > cw + 1 && !scrolls(e); });"
+                "return {sw: se.scrollWidth, cw: cw,"
+                "  wide: wide.slice(0, 4).map(e => e.tagName + '.' + e.className + ': ' + e.textContent.slice(0, 50))};"
+            )
+            if r["sw"] > r["cw"]:
+                problems.append(f"{page}: scrollWidth {r['sw']} > clientWidth {r['cw']}; too wide: {r['wide']}")
+    finally:
+        driver.set_window_size(1280, 2000)
+    assert not problems, "\n".join(problems)
+
+
+def test_numbered_equation_keeps_clear_of_its_number_at_400px(root, server, driver):
+    """Equation (2.2) and its number do not overlap on a phone; the equation scrolls inside its box."""
+    driver.set_window_size(400, 900)
+    try:
+        driver.get(f"{server}/book/chapters/ch02_invariants.html")
+        _wait_for_mathjax(driver)
+        r = driver.execute_script(
+            "const d = document.getElementById('equation-eq-ch02-gd-increment');"
+            "const n = d.querySelector('span.eqno').getBoundingClientRect();"
+            "const m = d.querySelector('mjx-container').getBoundingClientRect();"
+            "const c = d.querySelector('mjx-container');"
+            "return {overlap: !(n.right <= m.left || m.right <= n.left || n.bottom <= m.top || m.bottom <= n.top),"
+            "  same_line: !(n.bottom <= m.top || m.bottom <= n.top), cut: c.scrollWidth > c.clientWidth + 1,"
+            "  right: m.right, cw: document.scrollingElement.clientWidth};"
+        )
+    finally:
+        driver.set_window_size(1280, 2000)
+    assert not r["overlap"], r
+    assert r["right"] <= r["cw"] + 1, r
+    # an equation wider than its box scrolls; its number then sits on a line of its own, not at the cut
+    assert not (r["cut"] and r["same_line"]), r

@@ -34,16 +34,24 @@ import matplotlib.pyplot as plt
 from ._paths import figures_dir, repo_root
 
 __all__ = [
+    "COLUMN_WIDTH_IN",
     "HOUSE_STYLE",
     "Chapter",
+    "column_figsize",
     "figures_dir",
     "ledger_slug",
+    "legibility",
     "provenance",
     "repo_root",
 ]
 
+#: Width (inches) of the book's content column: figures are drawn at most this wide, so that
+#: the book shows them at about 100 px per inch (the column is ~660 px wide on a 1280 px page)
+#: and the house font sizes below render at >= 10 px. ``Chapter.subplots`` clamps wider figures.
+COLUMN_WIDTH_IN = 6.4
+
 HOUSE_STYLE: dict[str, Any] = {
-    "figure.figsize": (6.4, 3.6),
+    "figure.figsize": (COLUMN_WIDTH_IN, 3.6),
     "figure.dpi": 110,
     "savefig.dpi": 200,
     "savefig.bbox": "tight",
@@ -51,13 +59,96 @@ HOUSE_STYLE: dict[str, Any] = {
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
+    # font sizes (pt) for a figure at most COLUMN_WIDTH_IN wide: 9 pt renders at ~13 px
     "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 11,
     "legend.frameon": False,
     "lines.linewidth": 1.6,
+    "lines.markersize": 5,
+    "axes.linewidth": 0.8,
     "image.cmap": "viridis",
     "svg.hashsalt": "dln-companion",  # deterministic SVG ids
     "pdf.compression": 6,
 }
+
+
+def column_figsize(figsize: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Fit a figure size to the content column (:data:`COLUMN_WIDTH_IN` wide at most).
+
+    A wider figure is narrowed to the column width; its height shrinks by the square root of
+    the width ratio (multi-panel figures keep usable panels). Narrower figures are unchanged.
+
+    Parameters
+    ----------
+    figsize : (float, float) or None, optional
+        Requested (width, height) in inches; ``None`` gives the house default.
+
+    Returns
+    -------
+    (float, float)
+        The (width, height) to draw at, in inches.
+
+    Raises
+    ------
+    ValueError
+        If a size is not positive.
+    """
+    w, h = figsize if figsize is not None else HOUSE_STYLE["figure.figsize"]
+    w, h = float(w), float(h)
+    if not (w > 0 and h > 0):
+        raise ValueError(f"figsize must be two positive numbers (inches), got {figsize!r}")
+    if w <= COLUMN_WIDTH_IN:
+        return (w, h)
+    scale = COLUMN_WIDTH_IN / w
+    return (COLUMN_WIDTH_IN, round(h * scale**0.5, 3))
+
+
+def legibility(fig, png: Path | str | None = None) -> dict[str, Any]:
+    """Sizes a reader needs to compute how large a figure's text renders.
+
+    The text renders at ``min_fontsize_pt / 72 * shown_width_px / image_width_in`` pixels when
+    the image is shown ``shown_width_px`` wide.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    png : path or None, optional
+        The saved PNG, whose pixel width over ``savefig.dpi`` gives the saved image's width (the
+        tight bounding box can differ from the figure size).
+
+    Returns
+    -------
+    dict
+        ``figsize_in`` (width, height), ``image_width_in`` (or the figure width without ``png``),
+        ``min_fontsize_pt`` and ``min_font_text`` (a visible text at that size).
+    """
+    from matplotlib.text import Text
+
+    texts = [
+        t
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and (t.axes is None or t.axes.get_visible())
+    ]
+    smallest = min(texts, key=lambda t: t.get_fontsize(), default=None)
+    w, h = (float(x) for x in fig.get_size_inches())
+    width_in = w
+    if png is not None:
+        with open(png, "rb") as fh:
+            header = fh.read(24)
+        width_in = int.from_bytes(header[16:20], "big") / float(plt.rcParams["savefig.dpi"])
+    return {
+        "figsize_in": [round(w, 4), round(h, 4)],
+        "image_width_in": round(width_in, 4),
+        "min_fontsize_pt": None if smallest is None else round(float(smallest.get_fontsize()), 3),
+        "min_font_text": None if smallest is None else smallest.get_text()[:80],
+    }
 
 
 def _git_commit() -> str:
@@ -187,10 +278,15 @@ class Chapter:
     def subplots(self, *args, **kwargs):
         """Call ``matplotlib.pyplot.subplots`` with the house style and a constrained layout.
 
+        The figure is sized for the book's content column: a ``figsize`` wider than
+        :data:`COLUMN_WIDTH_IN` is narrowed by :func:`column_figsize`, so that the house font
+        sizes stay legible (>= 10 px) where the book shows the figure.
+
         Parameters
         ----------
         *args, **kwargs
-            Passed to ``matplotlib.pyplot.subplots`` (``layout`` defaults to ``"constrained"``).
+            Passed to ``matplotlib.pyplot.subplots`` (``layout`` defaults to ``"constrained"``,
+            ``figsize`` is fitted to the column).
 
         Returns
         -------
@@ -198,6 +294,7 @@ class Chapter:
             As returned by ``matplotlib.pyplot.subplots``.
         """
         kwargs.setdefault("layout", "constrained")
+        kwargs["figsize"] = column_figsize(kwargs.get("figsize"))
         return plt.subplots(*args, **kwargs)
 
     def save(self, fig, name: str, *, glue: bool = True) -> None:
@@ -238,6 +335,7 @@ class Chapter:
         )
         fig.savefig(folder / f"{name}.svg", metadata={"Title": title, "Description": desc, "Creator": "dlnlib"})
         prov["files"] = [f"{name}.{ext}" for ext in ("pdf", "png", "svg")]
+        prov["legibility"] = legibility(fig, folder / f"{name}.png")
         (folder / f"{name}.json").write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
         if glue:  # glue the saved PNG itself: the book shows exactly the file a reader cites
             from IPython.display import Image
