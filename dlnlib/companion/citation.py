@@ -436,7 +436,9 @@ def read_bib_authors(bib: Path) -> dict[str, tuple[str, str]]:
     out = {}
     text = Path(bib).read_text(encoding="utf-8")
     for m in re.finditer(r"@\w+\{([^,\s]+),(.*?)\n\}", text, re.S):
-        fields = dict(re.findall(r"(\w+)\s*=\s*\{((?:[^{}]|\{[^{}]*\})*)\}", m[2]))
+        fields = {}
+        for f in re.finditer(r"(\w+)\s*=\s*(?=\{)", m[2]):
+            fields[f[1].lower()] = _read_arg(m[2], f.end())[0]
         names = [n.strip() for n in fields.get("author", "").split(" and ") if n.strip()]
         last = [re.sub(r"[{}]|\\.", "", n.split(",")[0] if "," in n else n.split()[-1]) for n in names]
         who = last[0] + " et al." if len(last) > 2 else " and ".join(last)
