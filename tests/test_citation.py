@@ -144,3 +144,54 @@ def test_repository_macros_and_citation_files_parse(root):
     assert cit.tex_to_text(r"\Sbar", macros) == "Σ̄"
     work = cit.read_work(root / "CITATION.cff")
     assert work.authors and work.version
+
+
+@pytest.fixture(scope="module")
+def dln_figures(root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dln_figures", root / "book" / "_ext" / "dln_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docstring_clc_renders_as_the_author_year_citation(dln_figures):
+    lines = ["Proposition 5 of [CLC], eq. (1).", "", "[CLC] Y. Chitour, Z. Liao, R. Couillet, *A Geometric ...*"]
+    dln_figures.cite_clc(None, "module", "m", None, {}, lines)
+    assert lines[0] == "Proposition 5 of :cite:t:`chitour2023geometric`, eq. (1)."
+    assert lines[2].startswith(":cite:t:`chitour2023geometric`: Y. Chitour")
+    assert not any("[CLC]" in line for line in lines)
+
+
+def test_bibliography_labels_are_author_year(dln_figures, root):
+    from pybtex.database import parse_file
+    from pybtex.plugin import find_plugin
+
+    dln_figures._register_bibliography_style()
+    style = find_plugin("pybtex.style.formatting", "dln_author_year")()
+    entries = parse_file(str(root / "references.bib")).entries
+    labels = dict(zip(entries, style.format_labels(entries.values())))
+    assert labels["chitour2023geometric"] == "Chitour et al., 2023"
+    authors = cit.read_bib_authors(root / "references.bib")
+    for key, label in labels.items():  # the bibliography's label is the in-text citation's author and year
+        assert label == f"{authors[key][0]}, {authors[key][1]}", (key, label)
+
+
+def test_alt_text_from_caption(dln_figures):
+    from types import SimpleNamespace
+
+    from docutils import nodes
+
+    doc = nodes.document(None, None)
+    caption = nodes.caption("", "", nodes.Text("Drift of "), nodes.math("", r"\Sbar_i"), nodes.Text(" (dashed)."))
+    figure = nodes.figure("", nodes.container("", nodes.image(uri="x.png")), caption, ids=["fig-a"])
+    doc += [figure, nodes.image(uri="y.png")]
+    app = SimpleNamespace(
+        config=SimpleNamespace(mathjax3_config={"tex": {"macros": {"Sbar": r"\bar{\Sigma}"}}}),
+        env=SimpleNamespace(toc_fignumbers={"ch": {"figure": {"fig-a": (2, 1)}}}),
+    )
+    dln_figures.set_alt_text(app, doc, "ch")
+    alts = [im["alt"] for im in doc.findall(nodes.image)]
+    assert alts[0] == "Fig. 2.1: Drift of Σ̄ᵢ (dashed)."
+    assert alts[1] and "png" not in alts[1]
