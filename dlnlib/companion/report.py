@@ -185,7 +185,7 @@ def write_figures_page(root: Path, out: Path) -> None:
             lines += [f"*Missing files for `{e['key']}`: the chapter did not save this figure.*", ""]
             continue
         base = rel / e["chapter"] / e["name"]
-        alt = e["caption_text"].replace("[", "(").replace("]", ")")
+        alt = re.sub(r"([\\`*_\[\]<>])", r"\\\1", e["caption_text"])  # Markdown escapes: alt text is literal
         shown = f"{{numref}}`{e['label']}`" if e["label"] else f"`{e['key']}`"
         lines += [
             f"![{alt}]({base}.png)",
