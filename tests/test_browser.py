@@ -233,7 +233,7 @@ def test_figures_page_cites_each_figure_by_number_in_plain_text_and_images_have_
         "          wraps: p.scrollWidth <= p.clientWidth + 1})),"
         "        bibtex: q('div.dln-bibtex pre').map(p => p.innerText),"
         "        copy: q('div.dln-citation button.copybtn').length,"
-        "        toc: q('.bd-toc-nav a').map(a => a.innerText.trim())}"
+        "        toc: q('.sidebar-secondary-items .section-nav a').map(a => a.textContent.trim())}"
     )
     assert len(page["cites"]) == n_figures and len(page["bibtex"]) == n_figures, (len(page["cites"]), n_figures)
     for cite in page["cites"]:

@@ -6,8 +6,10 @@
   description. Without this, docutils uses the image's file name.
 * The Figures page's citations and BibTeX entries wrap within the column (``dln-citation.css``,
   served from ``book/_static``; the copy button is sphinx-copybutton's, bundled with Jupyter Book).
-* Citations use one author–year style: ``{cite:t}`` in the text gives "Chitour et al. (2023)"
-  (``bibtex_reference_style: author_year``) and the bibliography labels its entries the same way
+* Citations use one author–year style: ``{cite:t}`` in the text gives "Chitour et al. (2023)" and
+  ``{cite:p}`` "(Chitour et al., 2023)" (the referencing style ``dln_author_year`` registered here,
+  selected by ``bibtex_reference_style``: sphinxcontrib-bibtex's ``author_year`` with round brackets),
+  and the bibliography labels its entries the same way
   (the pybtex style ``dln_author_year`` registered here, selected by ``bibtex_default_style``).
   Docstrings cite the paper as ``[CLC]``; in the API reference that shorthand renders as the same
   author–year citation, linked to the bibliography.
@@ -116,8 +118,32 @@ def _register_bibliography_style() -> None:
     register_plugin("pybtex.style.formatting", "dln_author_year", AuthorYearStyle, force=True)
 
 
+def _register_reference_style() -> None:
+    import dataclasses
+
+    from pybtex.plugin import register_plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")")
+
+    @dataclasses.dataclass
+    class RoundAuthorYear(AuthorYearReferenceStyle):
+        """Author–year references in round brackets: "Chitour et al. (2023)", "(Chitour et al., 2023)"."""
+
+        bracket_parenthetical: BracketStyle = dataclasses.field(default_factory=round_brackets)
+        bracket_textual: BracketStyle = dataclasses.field(default_factory=round_brackets)
+        bracket_author: BracketStyle = dataclasses.field(default_factory=round_brackets)
+        bracket_label: BracketStyle = dataclasses.field(default_factory=round_brackets)
+        bracket_year: BracketStyle = dataclasses.field(default_factory=round_brackets)
+
+    register_plugin("sphinxcontrib.bibtex.style.referencing", "dln_author_year", RoundAuthorYear, force=True)
+
+
 def setup(app):
     _register_bibliography_style()
+    _register_reference_style()
     app.add_css_file("dln-citation.css")
     app.connect("doctree-resolved", set_alt_text)
     app.connect("autodoc-process-docstring", cite_clc)
