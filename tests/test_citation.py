@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,7 @@ def dln_figures(root):
 
     spec = importlib.util.spec_from_file_location("dln_figures", root / "book" / "_ext" / "dln_figures.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("dln_figures", module)  # as Sphinx imports it (dataclasses look the module up)
     spec.loader.exec_module(module)
     return module
 
@@ -167,8 +169,12 @@ def test_docstring_clc_renders_as_the_author_year_citation(dln_figures):
 def test_bibliography_labels_are_author_year(dln_figures, root):
     from pybtex.database import parse_file
     from pybtex.plugin import find_plugin
+    from sphinxcontrib.bibtex.plugin import find_plugin as find_bibtex_plugin
 
     dln_figures._register_bibliography_style()
+    dln_figures._register_reference_style()
+    reference = find_bibtex_plugin("sphinxcontrib.bibtex.style.referencing", "dln_author_year")()
+    assert (reference.bracket_textual.left, reference.bracket_textual.right) == ("(", ")")
     style = find_plugin("pybtex.style.formatting", "dln_author_year")()
     entries = parse_file(str(root / "references.bib")).entries
     labels = dict(zip(entries, style.format_labels(entries.values())))

@@ -121,7 +121,7 @@ def _register_bibliography_style() -> None:
 def _register_reference_style() -> None:
     import dataclasses
 
-    from pybtex.plugin import register_plugin
+    from sphinxcontrib.bibtex.plugin import register_plugin
     from sphinxcontrib.bibtex.style.referencing import BracketStyle
     from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
