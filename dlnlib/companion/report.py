@@ -142,7 +142,7 @@ def figure_citations(root: Path, entries: list[dict] | None = None) -> list[dict
                 number=number,
                 caption=text,
                 commit=prov["git_commit"],
-                files=f"{FIGURES_DIR}/{e['chapter']}/{e['name']}.{{pdf,png,svg}}",
+                files=f"{FIGURES_DIR}/{e['chapter']}/{e['name']}.pdf (also .png, .svg)",
             )
             citation, bibtex = cit.citation_text(work, **kw), cit.bibtex_entry(work, **kw)
         out.append({**e, "number": number, "caption_text": text, "citation": citation, "bibtex": bibtex})
