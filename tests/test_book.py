@@ -110,3 +110,15 @@ def test_execution_report_lists_every_chapter(root, html):
     page = (html / "book" / "chapters" / "execution.html").read_text()
     for r in report.values():
         assert r["title"].split()[0] in page
+
+
+def test_figure_sidecars_carry_the_pages_citation_and_bibtex(root, entries):
+    from dlnlib.companion.report import figure_citations
+
+    for e in figure_citations(root, entries):
+        if e["provenance"] is None:
+            continue
+        assert e["number"], f"{e['key']}: no figure number"
+        side = json.loads((root / "figures" / e["chapter"] / f"{e['name']}.json").read_text(encoding="utf-8"))
+        assert side["number"] == e["number"] and side["citation"] == e["citation"] and side["bibtex"] == e["bibtex"]
+        assert f"Fig. {e['number']}: " in side["citation"] and "$" not in side["citation"]

@@ -8,6 +8,7 @@ each chapter, the notes and the ledger is kept in `_build/screenshots/` for insp
 
 import functools
 import http.server
+import re
 import shutil
 import tempfile
 import threading
@@ -392,3 +393,42 @@ def test_numbered_equation_keeps_clear_of_its_number_at_400px(root, server, driv
     assert r["right"] <= r["cw"] + 1, r
     # an equation wider than its box scrolls; its number then sits on a line of its own, not at the cut
     assert not (r["cut"] and r["same_line"]), r
+
+
+def test_figures_page_cites_each_figure_by_number_in_plain_text_and_images_have_alt(root, server, driver):
+    from dlnlib.companion.report import figure_entries
+
+    n_figures = sum(e["provenance"] is not None for e in figure_entries(root))
+    driver.get(f"{server}/book/chapters/figures.html")
+    page = driver.execute_script(
+        "const q = s => Array.from(document.querySelectorAll(s));"
+        "return {cites: q('div.dln-citation:not(.dln-bibtex) pre').map(p => ({text: p.innerText,"
+        "          wraps: p.scrollWidth <= p.clientWidth + 1})),"
+        "        bibtex: q('div.dln-bibtex pre').map(p => p.innerText),"
+        "        copy: q('div.dln-citation button.copybtn').length,"
+        "        toc: q('.sidebar-secondary-items .section-nav a').map(a => a.textContent.trim())}"
+    )
+    assert len(page["cites"]) == n_figures and len(page["bibtex"]) == n_figures, (len(page["cites"]), n_figures)
+    for cite in page["cites"]:
+        text = cite["text"]
+        assert re.search(r"Fig\. \d+\.\d+: ", text), text[:200]
+        assert "fig-ch" not in text and "$" not in text and not re.search(r"\\[A-Za-z]+|\{\w+(:\w+)?\}`", text), text
+        assert cite["wraps"], f"citation scrolls sideways: {text[:80]}"
+    for entry in page["bibtex"]:
+        assert re.match(r"@misc\{dln-companion-fig-\d+-\d+,", entry), entry[:80]
+        assert "fig-ch" not in entry and "$" not in entry, entry
+    assert page["copy"] >= 2 * n_figures, "every citation and BibTeX entry needs a copy button"
+    figure_links = [t for t in page["toc"] if t.startswith("Fig")]
+    assert len(figure_links) == n_figures and all(re.fullmatch(r"Fig\. \d+\.\d+", t) for t in figure_links), page["toc"]
+    assert not any("fig-ch" in t for t in page["toc"]), page["toc"]
+
+    for name in [c.name for c in cli.list_chapters(root)] + ["figures"]:
+        driver.get(f"{server}/book/chapters/{name}.html")
+        images = driver.execute_script(
+            "return Array.from(document.querySelectorAll('article img, main img'))"
+            ".map(i => ({src: i.getAttribute('src'), alt: (i.getAttribute('alt') || '').trim()}))"
+        )
+        for img in images:
+            alt = img["alt"]
+            assert alt and "_images/" not in alt and not alt.endswith(".png"), f"{name}: {img}"
+            assert "$" not in alt and not re.search(r"\\[A-Za-z]+", alt), f"{name}: {alt}"

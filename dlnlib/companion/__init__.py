@@ -13,7 +13,9 @@ companion book and its reruns:
 * :mod:`dlnlib.companion.rerun`: what ``python -m dlnlib run`` leaves behind (verdict and checks,
   figure numbers, the diff against the book's run, an offline ``index.html``);
 * :mod:`dlnlib.companion.report`, :mod:`dlnlib.companion.ledger`: the generated Figures, Execution
-  report and Results ledger pages.
+  report and Results ledger pages;
+* :mod:`dlnlib.companion.citation`: figure numbers as the book shows them, captions as plain text,
+  and each figure's citation and BibTeX entry.
 
 ``import dlnlib`` never imports this subpackage (nor matplotlib, IPython or papermill); import the
 module you need, e.g. ``from dlnlib.companion.chapter import Chapter``.

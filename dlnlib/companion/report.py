@@ -14,7 +14,14 @@ from pathlib import Path
 
 from ._paths import EXECUTED_DIR, FIGURES_DIR
 
-__all__ = ["environment_info", "figure_entries", "glued_text", "write_execution_report", "write_figures_page"]
+__all__ = [
+    "environment_info",
+    "figure_citations",
+    "figure_entries",
+    "glued_text",
+    "write_execution_report",
+    "write_figures_page",
+]
 
 _GLUE_FIG = re.compile(
     r"```\{glue:figure\}\s+(?P<key>\S+)\s*\n(?P<opts>(?::[\w-]+:[^\n]*\n)*)\s*(?P<caption>.*?)```",
@@ -105,19 +112,60 @@ def _resolve_glue(text: str, glued: dict[str, str]) -> str:
     return re.sub(r"\{glue(?::text)?\}`(?P<ref>[^`]+)`", sub, text)
 
 
-def _plain_caption(caption: str) -> str:
-    """Caption without MyST roles (for the plain-text citation)."""
-    text = re.sub(r"\{[\w:]+\}`([^`<]*?)(?:<[^>]*>)?`", r"\1", caption)
-    return text.replace("$", "")
-
-
-def write_figures_page(root: Path, out: Path) -> None:
-    """Write ``figures.md``: each figure's label, caption, downloads and a citation.
+def figure_citations(root: Path, entries: list[dict] | None = None) -> list[dict]:
+    """Each figure's number, plain-text caption, citation and BibTeX entry.
 
     Parameters
     ----------
     root : pathlib.Path
-        Repository root (see :func:`figure_entries`).
+        Repository root (reads ``_toc.yml``, ``_config.yml``, ``CITATION.cff``, ``references.bib``).
+    entries : list of dict or None, optional
+        :func:`figure_entries` of ``root`` (computed when ``None``).
+
+    Returns
+    -------
+    list of dict
+        The entries, each with added keys ``number`` (``"2.1"``, or ``None`` for a figure
+        without a ``:name:``), ``caption_text``, ``citation`` and ``bibtex`` (``None`` when the
+        figure has no provenance record).
+    """
+    from . import citation as cit
+
+    root = Path(root)
+    entries = figure_entries(root) if entries is None else entries
+    numbers = cit.book_numbers(root)
+    macros = cit.read_macros(root / "_config.yml")
+    bib_path = root / "references.bib"
+    bib = cit.read_bib_authors(bib_path) if bib_path.exists() else {}
+    work = cit.read_work(root / "CITATION.cff")
+    out = []
+    for e in entries:
+        number = numbers.figures.get(e["label"])
+        text = cit.caption_to_text(e["caption"], numbers=numbers, macros=macros, bib=bib)
+        prov = e["provenance"]
+        citation = bibtex = None
+        if prov is not None and number is not None:
+            kw = dict(
+                number=number,
+                caption=text,
+                commit=prov["git_commit"],
+                files=f"{FIGURES_DIR}/{e['chapter']}/{e['name']}.pdf (also .png, .svg)",
+            )
+            citation, bibtex = cit.citation_text(work, **kw), cit.bibtex_entry(work, **kw)
+        out.append({**e, "number": number, "caption_text": text, "citation": citation, "bibtex": bibtex})
+    return out
+
+
+def write_figures_page(root: Path, out: Path) -> None:
+    """Write ``figures.md``: each figure's number, caption, downloads, citation and BibTeX.
+
+    The citation and BibTeX entry are also written into each figure's JSON sidecar
+    (keys ``number``, ``citation``, ``bibtex``), so the files carry what the page shows.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Repository root (see :func:`figure_entries` and :func:`figure_citations`).
     out : pathlib.Path
         Output markdown file.
     """
@@ -126,39 +174,58 @@ def write_figures_page(root: Path, out: Path) -> None:
         "(figures-page)=",
         "# Figures",
         "",
-        "Every figure of the book, with its label, caption, files and a ready-to-paste citation. Files are",
-        "written under stable names, `figures/<chapter>/<name>.{pdf,png,svg}`; each file carries its",
-        "provenance (chapter, parameters, package version, git commit, date) in its metadata, and the",
-        "`.json` file beside it holds the same record.",
+        "Every figure of the book, with its caption, files, a ready-to-paste citation and a BibTeX entry",
+        "(copy button at the top right of each). Files are written under stable names,",
+        "`figures/<chapter>/<name>.{pdf,png,svg}`; each file carries its provenance (chapter, parameters,",
+        "package version, git commit, date) in its metadata, and the `.json` file beside it holds the same",
+        "record with the citation and the BibTeX entry.",
         "",
     ]
-    entries = figure_entries(root)
+    entries = figure_citations(root)
     if not entries:
         lines.append("No figures yet: run `make book`.")
     for e in entries:
         prov = e["provenance"]
-        lines += [f"## {{numref}}`{e['label']}`" if e["label"] else f"## {e['key']}", ""]
+        heading = f"Fig. {e['number']}" if e["number"] else e["key"]
+        lines += [f"## {heading}", ""]
         if prov is None:
             lines += [f"*Missing files for `{e['key']}`: the chapter did not save this figure.*", ""]
             continue
         base = rel / e["chapter"] / e["name"]
+        alt = re.sub(r"([\\`*_\[\]<>])", r"\\\1", e["caption_text"])  # Markdown escapes: alt text is literal
+        shown = f"{{numref}}`{e['label']}`" if e["label"] else f"`{e['key']}`"
         lines += [
-            f"![{e['key']}]({base}.png)",
+            f"![{alt}]({base}.png)",
             "",
             e["caption"],
             "",
-            "Download: " + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in ("pdf", "png", "svg")),
+            f"Shown as {shown} in {{doc}}`{e['chapter']}`. Download: "
+            + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in ("pdf", "png", "svg")),
             "",
             f"Parameters: `{json.dumps(prov['parameters'], sort_keys=True)}`; dlnlib {prov['dlnlib_version']}, "
             f"commit `{prov['git_commit']}`, {prov['date']}.",
             "",
-            "```text",
-            f'dln-companion, Figure "{e["label"]}" ({e["chapter"]}/{e["name"]}): {_plain_caption(e["caption"])} '
-            f"dln-companion v{prov['dlnlib_version']}, commit {prov['git_commit']}, {prov['date'][:10]}. "
-            f"File figures/{e['chapter']}/{e['name']}.pdf.",
-            "```",
-            "",
         ]
+        if e["citation"]:
+            lines += [
+                "Cite this figure:",
+                "",
+                "```{code-block} text",
+                ":class: dln-citation",
+                "",
+                e["citation"],
+                "```",
+                "",
+                "```{code-block} bibtex",
+                ":class: dln-citation dln-bibtex",
+                "",
+                e["bibtex"],
+                "```",
+                "",
+            ]
+            side = root / FIGURES_DIR / e["chapter"] / f"{e['name']}.json"
+            record = {**prov, "number": e["number"], "citation": e["citation"], "bibtex": e["bibtex"]}
+            side.write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
