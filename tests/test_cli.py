@@ -366,3 +366,75 @@ def test_run_status_of_folders(tmp_path):
     assert cli.run_status(tmp_path) == "incomplete"
     (tmp_path / "status.json").write_text('{"status": "ok"}')
     assert cli.run_status(tmp_path) == "ok"
+
+
+def _without_times(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("seconds", "date")}
+
+
+@pytest.mark.slow
+def test_parallel_execute_gives_the_serial_records_and_files(toy_repo):
+    names = ("ch01_toy", "ch02_toy")
+    chapters, records, figs = toy_repo / "book/chapters", toy_repo / "book/chapters/.records", toy_repo / "figures"
+
+    def state():
+        recs = {n: _without_times(json.loads((records / f"{n}.json").read_text())) for n in names}
+        nbs = {n: [c.source for c in nbformat.read(chapters / f"{n}.ipynb", as_version=4).cells] for n in names}
+        sidecars = {n: _without_times(json.loads((figs / n / "first.json").read_text())) for n in names}
+        files = {n: sorted(p.name for p in (figs / n).iterdir()) for n in names}
+        return recs, nbs, sidecars, files
+
+    par = _dln(toy_repo, "execute", "--jobs", "2")
+    assert par.returncode == 0, par.stderr
+    lines = par.stdout.splitlines()
+    # whole lines from both workers, then a summary in book order
+    assert sorted(line for line in lines if line.endswith("executing ...")) == [f"{n}: executing ..." for n in names]
+    assert sorted(line.split(":")[0] for line in lines if ": done in " in line) == list(names)
+    assert "2 chapter(s), 2 at a time" in lines[-3]
+    assert [line.split()[:2] for line in lines[-2:]] == [[n, "ok"] for n in names]
+    in_parallel = state()
+    assert all(r["status"] == "ok" for r in in_parallel[0].values())
+    assert json.loads((chapters / "execution.json").read_text()).keys() == set(names)
+    assert not (chapters / ".partial").exists() and not [p for p in figs.iterdir() if p.name.startswith(".")]
+
+    serial = _dln(toy_repo, "execute", "--force", "--jobs", "1")
+    assert serial.returncode == 0, serial.stderr
+    assert state() == in_parallel
+    cached = _dln(toy_repo, "execute", "--jobs", "2")
+    assert cached.returncode == 0 and cached.stdout.count("unchanged, using cached execution") == 2
+
+
+@pytest.mark.slow
+def test_interrupted_parallel_execute_stops_its_workers_and_trusts_nothing(toy_repo):
+    import signal
+    import time
+
+    assert _dln(toy_repo, "execute", "--jobs", "2").returncode == 0
+    executed = {n: (toy_repo / "book/chapters" / f"{n}.ipynb").read_bytes() for n in ("ch01_toy", "ch02_toy")}
+    child = _dln(
+        toy_repo, "execute", "--force", "-j", "2", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True
+    )
+    deadline = time.monotonic() + 300
+    while len(list((toy_repo / "figures").glob(".*/ch0*_toy/second.png"))) < 2:  # both kernels are sleeping
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.5)
+    child.send_signal(signal.SIGINT)  # to the parent only: it must stop its workers
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
+    for name, before in executed.items():
+        assert (toy_repo / "book/chapters" / f"{name}.ipynb").read_bytes() == before
+        assert sorted(p.name for p in (toy_repo / "figures" / name).iterdir())[0] == "first.json"
+        record = json.loads((toy_repo / f"book/chapters/.records/{name}.json").read_text())
+        assert record["status"] == "running"
+    assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
+    assert not (toy_repo / "book/chapters/.partial").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_execute_jobs_must_be_a_positive_integer(capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["execute", "--jobs", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--jobs" in err and "must be an integer >= 1" in err and repr(value) in err
