@@ -74,8 +74,9 @@ def test_every_figure_has_label_caption_files_and_provenance(root, executed, ent
         assert prov is not None, f"{e['key']}: figure not saved"
         assert prov["chapter"] == e["chapter"] and prov["git_commit"] and prov["date"]
         assert prov["parameters"] == json.loads(json.dumps(defaults[e["chapter"]]))
-        for ext in ("pdf", "png", "svg"):
-            assert (root / "figures" / e["chapter"] / f"{e['name']}.{ext}").stat().st_size > 1000
+        assert {f"{e['name']}.pdf", f"{e['name']}.png"} <= set(prov["files"])
+        for file in prov["files"]:
+            assert (root / "figures" / e["chapter"] / file).stat().st_size > 1000
 
 
 def test_figures_page_lists_every_figure(html, entries):

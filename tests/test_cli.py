@@ -81,7 +81,7 @@ def test_run_writes_a_new_folder_per_run_with_figures_and_provenance(tmp_path):
     prov = json.loads((folder / "figures" / "ch01_model" / "reduction.json").read_text())
     assert prov["parameters"]["n_random_weights"] == 12
     assert prov["chapter"] == "ch01_model" and prov["git_commit"] and prov["dlnlib_version"]
-    for ext in ("pdf", "png", "svg"):
+    for ext in ("pdf", "png"):
         assert (folder / "figures" / "ch01_model" / f"reduction.{ext}").stat().st_size > 1000
     # reproducible: the second run glued the same numbers and drew the same pixels
     other = tmp_path / folders[1]
@@ -178,7 +178,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     executed = toy_repo / "book" / "chapters" / "ch01_toy.ipynb"
     before = executed.read_bytes()
     figs = toy_repo / "figures" / "ch01_toy"
-    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png"]
 
     child = _dln(toy_repo, "execute", "--force", "ch01", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True)
     deadline = time.monotonic() + 300
@@ -191,7 +191,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
     # nothing of the interrupted run is visible: the old notebook and the old figures only
     assert executed.read_bytes() == before
-    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png"]
     record = json.loads((toy_repo / "book/chapters/.records/ch01_toy.json").read_text())
     assert record["status"] == "running"
 
@@ -199,7 +199,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     assert again.returncode == 0, again.stderr
     assert "unchanged" not in again.stdout and "done in" in again.stdout
     # the new figures replaced the old ones as a whole (no mix)
-    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png", "second.svg"]
+    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png"]
     assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
     assert "unchanged" in _dln(toy_repo, "execute", "ch01").stdout
 
@@ -438,3 +438,13 @@ def test_execute_jobs_must_be_a_positive_integer(capsys, value):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--jobs" in err and "must be an integer >= 1" in err and repr(value) in err
+
+
+def test_kernel_threads_are_set_for_the_block_only(monkeypatch):
+    import os
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a user's own setting is kept
+    with cli._kernel_threads():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"

@@ -607,6 +607,31 @@ def _make_partial_dir(partial: Path, name: str) -> Path:
     raise OSError(f"cannot create a temporary folder in {partial}")
 
 
+KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Environment of the book's kernels (``execute``), where not set already: one BLAS thread each.
+
+``execute`` runs as many chapters at once as there are CPUs, and the book's matrices are small: BLAS
+threads would only compete with the other chapters (and spin while waiting). The same setting
+serially and in parallel keeps the numbers identical whatever ``--jobs``.
+"""
+
+
+@contextlib.contextmanager
+def _kernel_threads():
+    """Set :data:`KERNEL_THREADS` (unset variables only) for the kernels started inside the block."""
+    saved = {k: os.environ.get(k) for k in KERNEL_THREADS}
+    for k, v in KERNEL_THREADS.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     """Execute ``c`` into temporary files; move notebook and figures into place only on success."""
     out_dir = root / EXECUTED_DIR
@@ -617,7 +642,8 @@ def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     fig_tmp = Path(tempfile.mkdtemp(dir=fig_root, prefix=f".{c.name}-partial-"))
     tmp_nb = work / f"{c.name}.ipynb"
     try:
-        secs = _execute(c, tmp_nb, {}, fig_tmp, progress=False, cwd=out_dir)
+        with _kernel_threads():
+            secs = _execute(c, tmp_nb, {}, fig_tmp, progress=False, cwd=out_dir)
         _swap_folder(fig_tmp / c.name, fig_root / c.name)
         os.replace(tmp_nb, out_dir / f"{c.name}.ipynb")
     except RuntimeError as exc:  # keep the partial notebook for inspection, out of the book

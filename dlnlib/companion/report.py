@@ -127,7 +127,8 @@ def write_figures_page(root: Path, out: Path) -> None:
         "# Figures",
         "",
         "Every figure of the book, with its label, caption, files and a ready-to-paste citation. Files are",
-        "written under stable names, `figures/<chapter>/<name>.{pdf,png,svg}`; each file carries its",
+        "written under stable names, `figures/<chapter>/<name>.{pdf,png}` (also `.svg` when built with",
+        "`DLN_FIGURE_FORMATS=pdf,png,svg`); each file carries its",
         "provenance (chapter, parameters, package version, git commit, date) in its metadata, and the",
         "`.json` file beside it holds the same record.",
         "",
@@ -142,12 +143,14 @@ def write_figures_page(root: Path, out: Path) -> None:
             lines += [f"*Missing files for `{e['key']}`: the chapter did not save this figure.*", ""]
             continue
         base = rel / e["chapter"] / e["name"]
+        exts = [ext for ext in ("pdf", "png", "svg") if f"{e['name']}.{ext}" in prov.get("files", [f"{e['name']}.png"])]
+        cited = "pdf" if "pdf" in exts else "png"
         lines += [
             f"![{e['key']}]({base}.png)",
             "",
             e["caption"],
             "",
-            "Download: " + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in ("pdf", "png", "svg")),
+            "Download: " + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in exts),
             "",
             f"Parameters: `{json.dumps(prov['parameters'], sort_keys=True)}`; dlnlib {prov['dlnlib_version']}, "
             f"commit `{prov['git_commit']}`, {prov['date']}.",
@@ -155,7 +158,7 @@ def write_figures_page(root: Path, out: Path) -> None:
             "```text",
             f'dln-companion, Figure "{e["label"]}" ({e["chapter"]}/{e["name"]}): {_plain_caption(e["caption"])} '
             f"dln-companion v{prov['dlnlib_version']}, commit {prov['git_commit']}, {prov['date'][:10]}. "
-            f"File figures/{e['chapter']}/{e['name']}.pdf.",
+            f"File figures/{e['chapter']}/{e['name']}.{cited}.",
             "```",
             "",
         ]
