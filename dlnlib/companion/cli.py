@@ -659,6 +659,14 @@ def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     return secs
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: the kernels it ran."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _print_message(text: str, error: bool = False) -> None:
     print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
@@ -678,6 +686,7 @@ def _execute_one(c: ChapterSource, root: Path, key: str, *, force: bool, say=_pr
     base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
     # until it succeeds, the chapter's files are not trusted (an interrupt leaves this record)
     _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "running"})
+    cpu0 = _children_cpu()
     try:
         secs = _execute_chapter(c, root, key)
     except RuntimeError as exc:
@@ -686,7 +695,7 @@ def _execute_one(c: ChapterSource, root: Path, key: str, *, force: bool, say=_pr
         return False
     date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     _write_record(out_dir, c.name, {**base, "seconds": secs, "status": "ok", "date": date})
-    say(f"{c.name}: done in {secs:.1f} s")
+    say(f"{c.name}: done in {secs:.1f} s ({_children_cpu() - cpu0:.1f} s of CPU)")
     return True
 
 
