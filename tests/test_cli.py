@@ -81,8 +81,7 @@ def test_run_writes_a_new_folder_per_run_with_figures_and_provenance(tmp_path):
     prov = json.loads((folder / "figures" / "ch01_model" / "reduction.json").read_text())
     assert prov["parameters"]["n_random_weights"] == 12
     assert prov["chapter"] == "ch01_model" and prov["git_commit"] and prov["dlnlib_version"]
-    for ext in ("pdf", "png"):
-        assert (folder / "figures" / "ch01_model" / f"reduction.{ext}").stat().st_size > 1000
+    assert (folder / "figures" / "ch01_model" / "reduction.png").stat().st_size > 1000
     # reproducible: the second run glued the same numbers and drew the same pixels
     other = tmp_path / folders[1]
     assert _glued(folder / "ch01_model.ipynb") == _glued(other / "ch01_model.ipynb")
@@ -178,7 +177,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     executed = toy_repo / "book" / "chapters" / "ch01_toy.ipynb"
     before = executed.read_bytes()
     figs = toy_repo / "figures" / "ch01_toy"
-    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png"]
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.png"]
 
     child = _dln(toy_repo, "execute", "--force", "ch01", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True)
     deadline = time.monotonic() + 300
@@ -191,7 +190,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
     # nothing of the interrupted run is visible: the old notebook and the old figures only
     assert executed.read_bytes() == before
-    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png"]
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.png"]
     record = json.loads((toy_repo / "book/chapters/.records/ch01_toy.json").read_text())
     assert record["status"] == "running"
 
@@ -199,7 +198,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     assert again.returncode == 0, again.stderr
     assert "unchanged" not in again.stdout and "done in" in again.stdout
     # the new figures replaced the old ones as a whole (no mix)
-    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png"]
+    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.png"]
     assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
     assert "unchanged" in _dln(toy_repo, "execute", "ch01").stdout
 

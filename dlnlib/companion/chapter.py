@@ -5,12 +5,12 @@ Every chapter creates one :class:`Chapter` from its parameters cell::
     ch = Chapter("ch02_invariants", seed=seed, n_steps=n_steps)
     fig, ax = ch.subplots()
     ...
-    ch.save(fig, "drift")          # figures/ch02_invariants/drift.{pdf,png} + drift.json
+    ch.save(fig, "drift")          # figures/ch02_invariants/drift.png + drift.json
     ch.glue("slope", 2.01, "{:.2f}")  # a number quoted in the prose, via myst-nb glue
 
-Figures are written under ``figures/<chapter>/<name>.<ext>`` (STYLE.md rule 11), as PNG (shown by
-the book) and PDF (the citable vector file) by default, and also as SVG when asked:
-``DLN_FIGURE_FORMATS=pdf,png,svg`` (see :func:`figure_formats`). Each file carries the provenance
+Figures are written under ``figures/<chapter>/<name>.<ext>`` (STYLE.md rule 11): the PNG the book
+shows, and the vector files (PDF, SVG) when asked, ``DLN_FIGURE_FORMATS=pdf,png,svg`` (see
+:func:`figure_formats`; each format costs a full draw of the figure). Each file carries the provenance
 (chapter, parameters, package version, git commit, date) in its metadata, as does a JSON sidecar;
 the book's Figures page is generated from the sidecars.
 The figure folder is ``$DLN_FIGURES_DIR`` when set (``python -m dlnlib run`` points it at
@@ -66,21 +66,21 @@ HOUSE_STYLE: dict[str, Any] = {
 ALL_FORMATS = ("pdf", "png", "svg")
 """File formats :meth:`Chapter.save` can write."""
 
-DEFAULT_FORMATS = ("pdf", "png")
+DEFAULT_FORMATS = ("png",)
 """Formats written unless ``$DLN_FIGURE_FORMATS`` says otherwise (each format costs a full draw)."""
 
 
 def figure_formats() -> tuple[str, ...]:
-    """The formats :meth:`Chapter.save` writes: ``$DLN_FIGURE_FORMATS``, else :data:`DEFAULT_FORMATS`.
+    """The formats :meth:`Chapter.save` writes: ``$DLN_FIGURE_FORMATS``, else ``DEFAULT_FORMATS`` (the PNG).
 
     ``DLN_FIGURE_FORMATS`` is a comma-separated list among ``pdf``, ``png`` and ``svg`` (e.g.
-    ``DLN_FIGURE_FORMATS=pdf,png,svg python -m dlnlib execute --force`` adds the SVG files); the PNG,
+    ``DLN_FIGURE_FORMATS=pdf,png,svg python -m dlnlib execute --force`` adds the PDF and SVG files); the PNG,
     which the book shows, is always written.
 
     Returns
     -------
     tuple of str
-        Extensions, in the order of :data:`ALL_FORMATS`.
+        Extensions, in the order pdf, png, svg.
 
     Raises
     ------
@@ -254,7 +254,7 @@ class Chapter:
         return plt.subplots(*args, **kwargs)
 
     def save(self, fig, name: str, *, glue: bool = True) -> None:
-        """Save ``fig`` as ``<figures>/<chapter>/<name>.{pdf,png}`` (:func:`figure_formats`) with provenance.
+        """Save ``fig`` as ``<figures>/<chapter>/<name>.png`` (and :func:`figure_formats`) with provenance.
 
         With ``glue=True`` the figure is also glued under the key ``"<chapter>-<name>"`` (no
         display), for a ``{glue:figure}`` directive that gives it a label and a caption.

@@ -5,7 +5,7 @@ Usage::
     python -m dlnlib --list                         # chapters, their parameters and descriptions
     python -m dlnlib run ch02 -p n_steps 200 -p seed 3
     python -m dlnlib runs                            # earlier runs and whether they completed
-    python -m dlnlib execute                         # every chapter, default parameters (book build)
+    python -m dlnlib execute [--jobs N]              # every chapter, default parameters (book build)
     python -m dlnlib ledger [--json]                 # the Results ledger of the executed chapters
 
 ``run`` validates every parameter against the schema declared in the chapter's ``parameters``
@@ -17,7 +17,9 @@ never writing over the sources or an earlier run. The folder's ``status.json`` i
 a folder without it is an interrupted run.
 ``execute`` writes the executed chapters to ``book/chapters/`` for Jupyter Book, skipping
 chapters whose source and ``dlnlib`` code are unchanged (execution cache), and writes an
-execution report and the Figures page. A chapter is executed into a temporary notebook and
+execution report and the Figures page. It runs ``--jobs`` chapters at once (default: the CPU
+count), each in a worker process, its kernel with one BLAS thread (``KERNEL_THREADS``), longest
+first. A chapter is executed into a temporary notebook and
 figure folder that replace the old ones only after success; its execution record
 (``book/chapters/.records/<chapter>.json``, one file per chapter so that concurrent commands
 lose nothing) is marked ``running`` before and ``ok`` only after the swap.
