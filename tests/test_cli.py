@@ -82,7 +82,7 @@ def test_run_writes_a_new_folder_per_run_with_figures_and_provenance(tmp_path):
     prov = json.loads((folder / "figures" / "ch01_model" / "reduction.json").read_text())
     assert prov["parameters"]["n_random_weights"] == 12
     assert prov["chapter"] == "ch01_model" and prov["git_commit"] and prov["dlnlib_version"]
-    for ext in ("pdf", "png", "svg"):
+    for ext in ("pdf", "png"):  # the default formats
         assert (folder / "figures" / "ch01_model" / f"reduction.{ext}").stat().st_size > 1000
     # reproducible: the second run glued the same numbers and drew the same pixels
     other = tmp_path / folders[1]
@@ -179,7 +179,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     executed = toy_repo / "book" / "chapters" / "ch01_toy.ipynb"
     before = executed.read_bytes()
     figs = toy_repo / "figures" / "ch01_toy"
-    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png"]
 
     child = _dln(toy_repo, "execute", "--force", "ch01", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True)
     deadline = time.monotonic() + 300
@@ -192,7 +192,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
     # nothing of the interrupted run is visible: the old notebook and the old figures only
     assert executed.read_bytes() == before
-    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png", "first.svg"]
+    assert sorted(p.name for p in figs.iterdir()) == ["first.json", "first.pdf", "first.png"]
     record = json.loads((toy_repo / "book/chapters/.records/ch01_toy.json").read_text())
     assert record["status"] == "running"
 
@@ -200,7 +200,7 @@ def test_interrupted_execute_is_not_trusted_and_leaves_old_files(toy_repo):
     assert again.returncode == 0, again.stderr
     assert "unchanged" not in again.stdout and "done in" in again.stdout
     # the new figures replaced the old ones as a whole (no mix)
-    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png", "second.svg"]
+    assert sorted(p.name for p in figs.iterdir()) == ["second.json", "second.pdf", "second.png"]
     assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
     assert "unchanged" in _dln(toy_repo, "execute", "ch01").stdout
 
@@ -619,3 +619,86 @@ def test_rerun_prints_verdict_and_diff_and_names_its_folder(toy_repo, tmp_path):
     assert "- **Fig. 2.2**: [other.png](figures/ch03_toy/other.png)" in (folder / "figures.md").read_text()
     listing = _dln(repo, "runs", "-o", str(tmp_path / "runs")).stdout
     assert listing.split()[0] == "ok" and listing.rstrip().endswith(f"{folder}  (verdict: confirm)")
+
+
+def _without_times(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("seconds", "date")}
+
+
+@pytest.mark.slow
+def test_parallel_execute_gives_the_serial_records_and_files(toy_repo):
+    names = ("ch01_toy", "ch02_toy")
+    chapters, records, figs = toy_repo / "book/chapters", toy_repo / "book/chapters/.records", toy_repo / "figures"
+
+    def state():
+        recs = {n: _without_times(json.loads((records / f"{n}.json").read_text())) for n in names}
+        nbs = {n: [c.source for c in nbformat.read(chapters / f"{n}.ipynb", as_version=4).cells] for n in names}
+        sidecars = {n: _without_times(json.loads((figs / n / "first.json").read_text())) for n in names}
+        files = {n: sorted(p.name for p in (figs / n).iterdir()) for n in names}
+        return recs, nbs, sidecars, files
+
+    par = _dln(toy_repo, "execute", "--jobs", "2")
+    assert par.returncode == 0, par.stderr
+    lines = par.stdout.splitlines()
+    # whole lines from both workers, then a summary in book order
+    assert sorted(line for line in lines if line.endswith("executing ...")) == [f"{n}: executing ..." for n in names]
+    assert sorted(line.split(":")[0] for line in lines if ": done in " in line) == list(names)
+    assert "2 chapter(s), 2 at a time" in lines[-3]
+    assert [line.split()[:2] for line in lines[-2:]] == [[n, "ok"] for n in names]
+    in_parallel = state()
+    assert all(r["status"] == "ok" for r in in_parallel[0].values())
+    assert json.loads((chapters / "execution.json").read_text()).keys() == set(names)
+    assert not (chapters / ".partial").exists() and not [p for p in figs.iterdir() if p.name.startswith(".")]
+
+    serial = _dln(toy_repo, "execute", "--force", "--jobs", "1")
+    assert serial.returncode == 0, serial.stderr
+    assert state() == in_parallel
+    cached = _dln(toy_repo, "execute", "--jobs", "2")
+    assert cached.returncode == 0 and cached.stdout.count("unchanged, using cached execution") == 2
+
+
+@pytest.mark.slow
+def test_interrupted_parallel_execute_stops_its_workers_and_trusts_nothing(toy_repo):
+    import signal
+    import time
+
+    assert _dln(toy_repo, "execute", "--jobs", "2").returncode == 0
+    executed = {n: (toy_repo / "book/chapters" / f"{n}.ipynb").read_bytes() for n in ("ch01_toy", "ch02_toy")}
+    child = _dln(
+        toy_repo, "execute", "--force", "-j", "2", env={"TOY_FIGURE": "second", "TOY_SLEEP": "120"}, popen=True
+    )
+    deadline = time.monotonic() + 300
+    while len(list((toy_repo / "figures").glob(".*/ch0*_toy/second.png"))) < 2:  # both kernels are sleeping
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.5)
+    child.send_signal(signal.SIGINT)  # to the parent only: it must stop its workers
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130
+    # the kernels may log their interruption; the command itself fails cleanly
+    assert "companion/cli.py" not in err and err.strip().splitlines()[-1].startswith("interrupted:")
+    for name, before in executed.items():
+        assert (toy_repo / "book/chapters" / f"{name}.ipynb").read_bytes() == before
+        assert sorted(p.name for p in (toy_repo / "figures" / name).iterdir())[0] == "first.json"
+        record = json.loads((toy_repo / f"book/chapters/.records/{name}.json").read_text())
+        assert record["status"] == "running"
+    assert not [p for p in (toy_repo / "figures").iterdir() if p.name.startswith(".")]
+    assert not (toy_repo / "book/chapters/.partial").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_execute_jobs_must_be_a_positive_integer(capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["execute", "--jobs", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--jobs" in err and "must be an integer >= 1" in err and repr(value) in err
+
+
+def test_kernel_threads_are_set_for_the_block_only(monkeypatch):
+    import os
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a user's own setting is kept
+    with cli._kernel_threads():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"

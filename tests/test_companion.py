@@ -75,3 +75,51 @@ def test_every_public_module_has_an_api_page():
         assert page.exists(), f"no API page for dlnlib.{mod}"
         assert f".. automodule:: dlnlib.{mod}\n" in page.read_text()
         assert f"file: book/api/{page.stem}\n" in toc
+
+
+def _figure(ch):
+    fig, ax = ch.subplots(figsize=(5.0, 3.0))
+    ax.semilogy([1, 2, 3], [1e-3, 1e-1, 1.0], label="a curve")
+    ax.set(xlabel="$t$", ylabel="loss", title="a title")
+    ax.legend()
+    return fig
+
+
+def test_save_writes_the_asked_formats_once_laid_out(tmp_path, monkeypatch):
+    import json
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from dlnlib.companion.chapter import Chapter
+
+    monkeypatch.setenv("DLN_FIGURES_DIR", str(tmp_path))
+    monkeypatch.delenv("DLN_FIGURE_FORMATS", raising=False)
+    ch = Chapter("ch00_test", seed=1)
+    ch.save(_figure(ch), "default", glue=False)
+    folder = tmp_path / "ch00_test"
+    assert sorted(p.name for p in folder.iterdir()) == ["default.json", "default.png"]
+    prov = json.loads((folder / "default.json").read_text())
+    assert prov["files"] == ["default.png"] and prov["parameters"] == {"seed": 1}
+    with Image.open(folder / "default.png") as im:  # provenance in the PNG, as before
+        assert json.loads(im.info["Description"])["figure"] == "default"
+        saved_size = im.size
+    # one layout for all formats: the PNG is cut like savefig(bbox_inches="tight") (to a pixel or two)
+    plain = _figure(ch)
+    plain.savefig(tmp_path / "plain.png", bbox_inches="tight")
+    plt.close(plain)
+    with Image.open(tmp_path / "plain.png") as im:
+        assert all(abs(a - b) <= 2 for a, b in zip(im.size, saved_size, strict=True)), (im.size, saved_size)
+    monkeypatch.setenv("DLN_FIGURE_FORMATS", "svg, pdf")
+    ch.save(_figure(ch), "all", glue=False)
+    assert json.loads((folder / "all.json").read_text())["files"] == ["all.pdf", "all.png", "all.svg"]
+    assert (folder / "all.svg").stat().st_size > 1000 and (folder / "all.pdf").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("value", ["jpg", "png,eps", "pdf;svg"])
+def test_unknown_figure_format_is_a_clear_error(monkeypatch, value):
+    from dlnlib.companion.chapter import figure_formats
+
+    monkeypatch.setenv("DLN_FIGURE_FORMATS", value)
+    with pytest.raises(ValueError, match="DLN_FIGURE_FORMATS must be a comma-separated list among pdf, png, svg"):
+        figure_formats()

@@ -5,12 +5,14 @@ Every chapter creates one :class:`Chapter` from its parameters cell::
     ch = Chapter("ch02_invariants", seed=seed, n_steps=n_steps)
     fig, ax = ch.subplots()
     ...
-    ch.save(fig, "drift")          # figures/ch02_invariants/drift.{pdf,png,svg} + drift.json
+    ch.save(fig, "drift")          # figures/ch02_invariants/drift.png + drift.json
     ch.glue("slope", 2.01, "{:.2f}")  # a number quoted in the prose, via myst-nb glue
 
-Figures are written under ``figures/<chapter>/<name>.{pdf,png,svg}`` (STYLE.md rule 11) with
-provenance (chapter, parameters, package version, git commit, date) in each file's metadata and
-in a JSON sidecar; the book's Figures page is generated from the sidecars.
+Figures are written under ``figures/<chapter>/<name>.<ext>``: the PNG the book shows and
+the PDF by default, the SVG too when asked, ``DLN_FIGURE_FORMATS=pdf,png,svg`` (see
+:func:`figure_formats`; each format costs a full draw of the figure). Each file carries the provenance
+(chapter, parameters, package version, git commit, date) in its metadata, as does a JSON sidecar;
+the book's Figures page is generated from the sidecars.
 The figure folder is ``$DLN_FIGURES_DIR`` when set (``python -m dlnlib run`` points it at
 the run's output folder), else ``figures/`` at the repository root.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "HOUSE_STYLE",
     "Chapter",
     "column_figsize",
+    "figure_formats",
     "figures_dir",
     "ledger_slug",
     "legibility",
@@ -149,6 +152,57 @@ def legibility(fig, png: Path | str | None = None) -> dict[str, Any]:
         "min_fontsize_pt": None if smallest is None else round(float(smallest.get_fontsize()), 3),
         "min_font_text": None if smallest is None else smallest.get_text()[:80],
     }
+
+
+ALL_FORMATS = ("pdf", "png", "svg")
+"""File formats :meth:`Chapter.save` can write."""
+
+DEFAULT_FORMATS = ("pdf", "png")
+"""Formats written unless ``$DLN_FIGURE_FORMATS`` says otherwise (each format costs a full draw): the PNG the
+book shows and the PDF a citing paper includes."""
+
+
+def figure_formats() -> tuple[str, ...]:
+    """The formats :meth:`Chapter.save` writes: ``$DLN_FIGURE_FORMATS``, else ``DEFAULT_FORMATS`` (PDF and PNG).
+
+    ``DLN_FIGURE_FORMATS`` is a comma-separated list among ``pdf``, ``png`` and ``svg`` (e.g.
+    ``DLN_FIGURE_FORMATS=pdf,png,svg python -m dlnlib execute --force`` adds the SVG files); the PNG,
+    which the book shows, is always written.
+
+    Returns
+    -------
+    tuple of str
+        Extensions, in the order pdf, png, svg.
+
+    Raises
+    ------
+    ValueError
+        If ``DLN_FIGURE_FORMATS`` names another format.
+    """
+    env = os.environ.get("DLN_FIGURE_FORMATS", "").strip()
+    if not env:
+        return DEFAULT_FORMATS
+    asked = {x.strip().lower().lstrip(".") for x in env.split(",") if x.strip()}
+    if not asked <= set(ALL_FORMATS):
+        raise ValueError(
+            f"DLN_FIGURE_FORMATS must be a comma-separated list among {', '.join(ALL_FORMATS)}, got {env!r}"
+        )
+    return tuple(ext for ext in ALL_FORMATS if ext in asked or ext == "png")
+
+
+def _settle(fig):
+    """Lay ``fig`` out once and freeze the layout; returns the bounding box every file is cut to.
+
+    ``savefig(bbox_inches="tight")`` draws a figure twice per file and its constrained layout is
+    recomputed at every draw; one dry draw (no rasterization) here serves all the formats. The
+    returned box (inches) is ``"tight"``'s, or ``None`` when ``savefig.bbox`` is not ``"tight"``.
+    """
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")  # keeps the positions the layout engine just computed
+    if plt.rcParams["savefig.bbox"] != "tight":
+        return None
+    pad = plt.rcParams["savefig.pad_inches"]
+    return fig.get_tightbbox().padded(pad if isinstance(pad, (int, float)) else 0.1)
 
 
 def _git_commit() -> str:
@@ -298,12 +352,13 @@ class Chapter:
         return plt.subplots(*args, **kwargs)
 
     def save(self, fig, name: str, *, glue: bool = True) -> None:
-        """Save ``fig`` as ``<figures>/<chapter>/<name>.{pdf,png,svg}`` with provenance.
+        """Save ``fig`` as ``<figures>/<chapter>/<name>.png`` (and :func:`figure_formats`) with provenance.
 
         With ``glue=True`` the figure is also glued under the key ``"<chapter>-<name>"`` (no
         display), for a ``{glue:figure}`` directive that gives it a label and a caption.
         The provenance record is written to ``<name>.json`` (nothing is returned, so a
-        ``ch.save(...)`` ending a cell prints nothing). The figure is closed afterwards.
+        ``ch.save(...)`` ending a cell prints nothing). The figure is laid out once for all the
+        formats, then closed.
 
         Parameters
         ----------
@@ -317,10 +372,11 @@ class Chapter:
         Raises
         ------
         ValueError
-            If ``name`` has other characters.
+            If ``name`` has other characters, or ``$DLN_FIGURE_FORMATS`` names an unknown format.
         """
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"figure name must be alphanumeric with - or _, got {name!r}")
+        formats = figure_formats()
         folder = self.figure_folder
         folder.mkdir(parents=True, exist_ok=True)
         prov = provenance(self.name, self.parameters)
@@ -328,13 +384,15 @@ class Chapter:
         prov["key"] = f"{self.name}-{name}"
         desc = json.dumps(prov, sort_keys=True)
         title = f"dln-companion {self.name}/{name}"
-        fig.savefig(folder / f"{name}.png", metadata={"Title": title, "Description": desc, "Software": "dlnlib"})
-        fig.savefig(
-            folder / f"{name}.pdf",
-            metadata={"Title": title, "Subject": desc, "Creator": "dlnlib", "Keywords": prov["git_commit"]},
-        )
-        fig.savefig(folder / f"{name}.svg", metadata={"Title": title, "Description": desc, "Creator": "dlnlib"})
-        prov["files"] = [f"{name}.{ext}" for ext in ("pdf", "png", "svg")]
+        metadata = {
+            "png": {"Title": title, "Description": desc, "Software": "dlnlib"},
+            "pdf": {"Title": title, "Subject": desc, "Creator": "dlnlib", "Keywords": prov["git_commit"]},
+            "svg": {"Title": title, "Description": desc, "Creator": "dlnlib"},
+        }
+        bbox = _settle(fig)
+        for ext in formats:
+            fig.savefig(folder / f"{name}.{ext}", metadata=metadata[ext], bbox_inches=bbox)
+        prov["files"] = [f"{name}.{ext}" for ext in formats]
         prov["legibility"] = legibility(fig, folder / f"{name}.png")
         (folder / f"{name}.json").write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
         if glue:  # glue the saved PNG itself: the book shows exactly the file a reader cites

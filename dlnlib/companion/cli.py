@@ -5,7 +5,7 @@ Usage::
     python -m dlnlib --list                         # chapters, their parameters and descriptions
     python -m dlnlib run ch02 -p n_steps 200 -p seed 3
     python -m dlnlib runs                            # earlier runs and whether they completed
-    python -m dlnlib execute                         # every chapter, default parameters (book build)
+    python -m dlnlib execute [--jobs N]              # every chapter, default parameters (book build)
     python -m dlnlib ledger [--json]                 # the Results ledger of the executed chapters
 
 ``run`` validates every parameter against the schema declared in the chapter's ``parameters``
@@ -21,7 +21,9 @@ its number in the book); see :mod:`dlnlib.companion.rerun`. The folder's ``statu
 written last: a folder without it is an interrupted run.
 ``execute`` writes the executed chapters to ``book/chapters/`` for Jupyter Book, skipping
 chapters whose source and ``dlnlib`` code are unchanged (execution cache), and writes an
-execution report and the Figures page. A chapter is executed into a temporary notebook and
+execution report and the Figures page. It runs ``--jobs`` chapters at once (default: the CPU
+count), each in a worker process, its kernel with one BLAS thread (``KERNEL_THREADS``), longest
+first. A chapter is executed into a temporary notebook and
 figure folder that replace the old ones only after success; its execution record
 (``book/chapters/.records/<chapter>.json``, one file per chapter so that concurrent commands
 lose nothing) is marked ``running`` before and ``ok`` only after the swap.
@@ -635,11 +637,18 @@ def cmd_list(_args: argparse.Namespace) -> int:
     return 0
 
 
+#: the book-machinery modules a chapter kernel runs (figures, glue, text); the CLI and report modules are not
+_KERNEL_COMPANION = ("chapter.py", "figures.py", "text.py")
+
+
 def _code_hash(root: Path) -> str:
+    """Hash of the code a chapter kernel runs: every ``dlnlib/*.py`` and the companion modules chapters use."""
     h = hashlib.sha256()
-    for p in sorted((root / "dlnlib").glob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+    files = sorted((root / "dlnlib").glob("*.py")) + [root / "dlnlib" / "companion" / n for n in _KERNEL_COMPANION]
+    for p in files:
+        if p.exists():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
     return h.hexdigest()
 
 
@@ -691,18 +700,54 @@ def _swap_folder(new: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _make_partial_dir(partial: Path, name: str) -> Path:
+    """A new temporary folder in ``partial``, which a concurrent execution may remove when it is empty."""
+    for _ in range(10):
+        partial.mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(tempfile.mkdtemp(dir=partial, prefix=f"{name}-"))
+        except FileNotFoundError:  # removed between the two calls: create it again
+            continue
+    raise OSError(f"cannot create a temporary folder in {partial}")
+
+
+KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Environment of the book's kernels (``execute``), where not set already: one BLAS thread each.
+
+``execute`` runs as many chapters at once as there are CPUs, and the book's matrices are small: BLAS
+threads would only compete with the other chapters (and spin while waiting). The same setting
+serially and in parallel keeps the numbers identical whatever ``--jobs``.
+"""
+
+
+@contextlib.contextmanager
+def _kernel_threads():
+    """Set :data:`KERNEL_THREADS` (unset variables only) for the kernels started inside the block."""
+    saved = {k: os.environ.get(k) for k in KERNEL_THREADS}
+    for k, v in KERNEL_THREADS.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     """Execute ``c`` into temporary files; move notebook and figures into place only on success."""
     out_dir = root / EXECUTED_DIR
     fig_root = root / FIGURES_DIR
     fig_root.mkdir(parents=True, exist_ok=True)
     partial = out_dir / ".partial"  # hidden: neither Jupyter Book nor pytest collects it
-    partial.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=partial, prefix=f"{c.name}-"))
+    work = _make_partial_dir(partial, c.name)
     fig_tmp = Path(tempfile.mkdtemp(dir=fig_root, prefix=f".{c.name}-partial-"))
     tmp_nb = work / f"{c.name}.ipynb"
     try:
-        secs = _execute(c, tmp_nb, {}, fig_tmp, progress=False, cwd=out_dir)
+        with _kernel_threads():
+            secs = _execute(c, tmp_nb, {}, fig_tmp, progress=False, cwd=out_dir)
         _swap_folder(fig_tmp / c.name, fig_root / c.name)
         os.replace(tmp_nb, out_dir / f"{c.name}.ipynb")
     except RuntimeError as exc:  # keep the partial notebook for inspection, out of the book
@@ -718,28 +763,175 @@ def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     return secs
 
 
-def _execute_one(c: ChapterSource, root: Path, key: str, *, force: bool) -> bool:
-    """Execute one chapter for the book unless cached; returns ``False`` if it failed."""
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: the kernels it ran."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _print_message(text: str, error: bool = False) -> None:
+    print(text, file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def _execute_one(c: ChapterSource, root: Path, key: str, *, force: bool, say=_print_message) -> bool:
+    """Execute one chapter for the book unless cached; returns ``False`` if it failed.
+
+    ``say(text, error=False)`` reports progress (default: print to stdout, errors to stderr).
+    """
     out_dir = root / EXECUTED_DIR
     cached = _read_record(root, c.name)
     if not force and (out_dir / f"{c.name}.ipynb").exists() and cached.get("cache_key") == key:
         if cached.get("status") == "ok":
-            print(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
+            say(f"{c.name}: unchanged, using cached execution ({cached['seconds']:.1f} s originally)")
             return True
-    print(f"{c.name}: executing ...", flush=True)
+    say(f"{c.name}: executing ...")
     base = {"cache_key": key, "parameters": c.defaults, "title": c.title}
     # until it succeeds, the chapter's files are not trusted (an interrupt leaves this record)
     _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "running"})
+    cpu0 = _children_cpu()
     try:
         secs = _execute_chapter(c, root, key)
     except RuntimeError as exc:
         _write_record(out_dir, c.name, {**base, "seconds": float("nan"), "status": "failed", "error": str(exc)})
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", True)
         return False
     date = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     _write_record(out_dir, c.name, {**base, "seconds": secs, "status": "ok", "date": date})
-    print(f"{c.name}: done in {secs:.1f} s")
+    say(f"{c.name}: done in {secs:.1f} s ({_children_cpu() - cpu0:.1f} s of CPU)")
     return True
+
+
+def default_jobs() -> int:
+    """Default number of chapters ``execute`` runs at once: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _jobs_argument(text: str) -> int:
+    """``--jobs`` value: an integer >= 1 (argparse type)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (chapters executed at once), got {text!r}")
+    return n
+
+
+def _recorded_seconds(root: Path, name: str) -> float:
+    """Run time of the last successful execution of a chapter (``FALLBACK_SECONDS`` without one)."""
+    rec = _read_record(root, name)
+    secs = rec.get("seconds") if rec.get("status") == "ok" else None
+    return float(secs) if isinstance(secs, (int, float)) and math.isfinite(secs) else FALLBACK_SECONDS
+
+
+def _raise_interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _worker(c: ChapterSource, root: Path, key: str, force: bool, conn) -> None:
+    """Body of one ``execute --jobs`` worker process: one chapter, under its lock, reporting through ``conn``.
+
+    The worker ignores Ctrl-C (the parent stops it with SIGTERM, read as an interrupt, so the chapter
+    is left exactly as an interrupted serial execution leaves it) and prints nothing itself: its
+    messages go to the parent, which prints whole lines.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def send(*msg) -> None:
+        with contextlib.suppress(OSError):  # the parent has gone
+            conn.send(msg)
+
+    ok = False
+    try:
+        with _chapter_lock(root / EXECUTED_DIR, c.name):
+            ok = _execute_one(c, root, key, force=force, say=lambda text, error=False: send("say", text, error))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # reported to the parent, which counts the chapter as failed
+        send("say", f"error: chapter {c.name}: {type(exc).__name__}: {exc}", True)
+    send("end", ok)
+    conn.close()
+
+
+def _stop_workers(procs: list, timeout: float = 60.0) -> None:
+    """Interrupt the running workers (SIGTERM) and wait for them; kill one that does not stop."""
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def _execute_parallel(
+    chapters: list[ChapterSource], root: Path, code_hash: str, *, force: bool, jobs: int
+) -> list[str]:
+    """Execute ``chapters`` in up to ``jobs`` worker processes; returns the names of those that failed.
+
+    Each worker executes one chapter exactly as the serial loop does (same lock, records, temporary
+    files and swap; its own environment, hence its own figure folder). The longest chapters (by
+    their last recorded run time) start first. Progress lines are printed whole, as they come, and
+    a summary in book order follows.
+    """
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("fork")  # the parent holds no threads; the workers need no re-import
+    pending = sorted(chapters, key=lambda c: -_recorded_seconds(root, c.name))
+    running: dict[Any, tuple[Any, ChapterSource]] = {}
+    ok: dict[str, bool] = {}
+    t0 = time.perf_counter()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                c = pending.pop(0)
+                here, there = ctx.Pipe(duplex=False)
+                proc = ctx.Process(
+                    target=_worker, args=(c, root, _cache_key(c, code_hash), force, there), name=f"execute-{c.name}"
+                )
+                proc.start()
+                there.close()
+                running[here] = (proc, c)
+            for conn in wait(list(running)):
+                proc, c = running[conn]
+                try:
+                    kind, *msg = conn.recv()
+                except EOFError:  # the worker has ended
+                    proc.join()
+                    conn.close()
+                    del running[conn]
+                    if c.name not in ok:
+                        _print_message(f"error: chapter {c.name}: worker ended with exit code {proc.exitcode}", True)
+                        ok[c.name] = False
+                    continue
+                if kind == "say":
+                    _print_message(*msg)
+                else:
+                    ok[c.name] = bool(msg[0])
+    except KeyboardInterrupt:
+        _stop_workers([proc for proc, _ in running.values()])
+        raise
+    wall = time.perf_counter() - t0
+    lines = []
+    for c in chapters:
+        rec = _read_record(root, c.name)
+        secs = rec.get("seconds", float("nan"))
+        status = rec.get("status", "?") if ok.get(c.name) else "failed"
+        lines.append(f"  {c.name:<24} {status:<7} {secs:7.1f} s")
+    _print_message(f"{len(chapters)} chapter(s), {jobs} at a time, in {wall:.1f} s (book order; last run times):")
+    _print_message("\n".join(lines))
+    return [c.name for c in chapters if not ok.get(c.name)]
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
@@ -751,7 +943,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed arguments (``force``, ``only``).
+        Parsed arguments (``force``, ``only``, ``jobs``: chapters executed at once, in worker
+        processes; 1 executes them one after the other in this process).
 
     Returns
     -------
@@ -767,8 +960,11 @@ def cmd_execute(args: argparse.Namespace) -> int:
     code_hash = _code_hash(root)
     all_chapters = list_chapters(root)
     chapters = [_match(k, all_chapters) for k in args.only] if args.only else all_chapters
+    jobs = min(getattr(args, "jobs", None) or default_jobs(), len(chapters))
     failed = []
-    for c in chapters:
+    if jobs > 1:
+        failed = _execute_parallel(chapters, root, code_hash, force=args.force, jobs=jobs)
+    for c in chapters if jobs <= 1 else []:
         with _chapter_lock(out_dir, c.name):
             if not _execute_one(c, root, _cache_key(c, code_hash), force=args.force):
                 failed.append(c.name)
@@ -820,6 +1016,13 @@ def main(argv: list[str] | None = None) -> int:
     p_runs.add_argument("-o", "--output", help="parent folder of the runs (default: runs/)")
     p_exe = sub.add_parser("execute", help="execute every chapter with default parameters for the book")
     p_exe.add_argument("--force", action="store_true", help="ignore the execution cache")
+    p_exe.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs_argument,
+        default=None,
+        help=f"chapters executed at once (default: the number of CPUs, here {default_jobs()}; 1: one after the other)",
+    )
     p_exe.add_argument("only", nargs="*", help="only these chapters")
     sub.add_parser("list", help="list chapters and their parameters")
     p_led = sub.add_parser("ledger", help="the Results ledger: status of every numbered result of the paper")

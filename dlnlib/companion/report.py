@@ -176,7 +176,8 @@ def write_figures_page(root: Path, out: Path) -> None:
         "",
         "Every figure of the book, with its caption, files, a ready-to-paste citation and a BibTeX entry",
         "(copy button at the top right of each). Files are written under stable names,",
-        "`figures/<chapter>/<name>.{pdf,png,svg}`; each file carries its provenance (chapter, parameters,",
+        "`figures/<chapter>/<name>.{pdf,png}` (also `.svg` when the book is",
+        "executed with `DLN_FIGURE_FORMATS=pdf,png,svg`); each file carries its provenance (chapter, parameters,",
         "package version, git commit, date) in its metadata, and the `.json` file beside it holds the same",
         "record with the citation and the BibTeX entry.",
         "",
@@ -194,13 +195,14 @@ def write_figures_page(root: Path, out: Path) -> None:
         base = rel / e["chapter"] / e["name"]
         alt = re.sub(r"([\\`*_\[\]<>])", r"\\\1", e["caption_text"])  # Markdown escapes: alt text is literal
         shown = f"{{numref}}`{e['label']}`" if e["label"] else f"`{e['key']}`"
+        exts = [ext for ext in ("pdf", "png", "svg") if f"{e['name']}.{ext}" in prov.get("files", [f"{e['name']}.png"])]
         lines += [
             f"![{alt}]({base}.png)",
             "",
             e["caption"],
             "",
             f"Shown as {shown} in {{doc}}`{e['chapter']}`. Download: "
-            + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in ("pdf", "png", "svg")),
+            + " · ".join(f"{{download}}`{ext.upper()} <{base}.{ext}>`" for ext in exts),
             "",
             f"Parameters: `{json.dumps(prov['parameters'], sort_keys=True)}`; dlnlib {prov['dlnlib_version']}, "
             f"commit `{prov['git_commit']}`, {prov['date']}.",
