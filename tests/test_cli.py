@@ -217,6 +217,21 @@ def test_concurrent_executes_keep_every_record(toy_repo):
     assert all(r["status"] == "ok" for r in report.values())
 
 
+def test_execute_removes_the_temporary_folders_of_a_killed_execution(toy_repo):
+    """A SIGKILLed execute leaves its temporary notebook and figures behind; the next one removes them
+    (they are never trusted, and the book build must not read them)."""
+    stale_nb = toy_repo / "book/chapters/.partial/ch01_toy-dead1234"
+    stale_nb.mkdir(parents=True)
+    (stale_nb / "ch01_toy.ipynb").write_text("{}")
+    stale_fig = toy_repo / "figures/.ch01_toy-partial-dead1234/ch01_toy"
+    stale_fig.mkdir(parents=True)
+    (stale_fig / "first.png").write_bytes(b"stale")
+    done = _dln(toy_repo, "execute", "ch01")
+    assert done.returncode == 0, done.stderr
+    assert not stale_nb.exists() and not stale_fig.parent.exists()
+    assert not (toy_repo / "book/chapters/.partial").exists()
+
+
 @pytest.mark.slow
 def test_run_with_relative_output_writes_one_folder_marked_complete(toy_repo, tmp_path):
     work = tmp_path / "cwd"

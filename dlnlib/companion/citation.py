@@ -351,6 +351,8 @@ _MATH_LABEL = re.compile(
 def _numbered_chapters(toc: Path) -> list[str]:
     import yaml
 
+    if not Path(toc).exists():  # no book (e.g. a bare copy of the package): nothing is numbered
+        return []
     data = yaml.safe_load(Path(toc).read_text(encoding="utf-8")) or {}
     files = []
     for part in data.get("parts", []):

@@ -370,6 +370,30 @@ class _PapermillInferenceNoise(logging.Filter):
 _PAPERMILL_FILTER = _PapermillInferenceNoise()
 
 
+def _kernel_manager_writing_stderr_to(log):
+    """A kernel-manager class whose kernels write their own stderr to the open file ``log``.
+
+    A kernel's process log (e.g. the traceback ipykernel prints when its sockets close under an
+    interrupted run) is not the chapter's output: cell output is captured in the notebook, and the
+    log is shown only when the execution fails.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class _KernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            kw["stderr"] = log
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return _KernelManager
+
+
+def _log_tail(log, n: int = 15) -> str:
+    log.flush()
+    log.seek(0)
+    lines = log.read().decode(errors="replace").strip().splitlines()
+    return ("\n(kernel log, last lines:\n" + "\n".join(lines[-n:]) + ")") if lines else ""
+
+
 def _execute(
     chapter: ChapterSource,
     out_nb: Path,
@@ -388,6 +412,7 @@ def _execute(
     os.environ["DLN_FIGURES_DIR"] = str(figures)
     os.environ.setdefault("MPLBACKEND", "agg")
     t0 = time.perf_counter()
+    log = tempfile.TemporaryFile()
     try:
         pm.execute_notebook(
             str(chapter.path),
@@ -398,7 +423,10 @@ def _execute(
             progress_bar=progress,
             report_mode=False,
             extra_arguments=KERNEL_ARGUMENTS,
+            kernel_manager_class=_kernel_manager_writing_stderr_to(log),
         )
+    except RuntimeError as exc:  # e.g. the kernel died (nbclient's DeadKernelError): its log says why
+        raise RuntimeError(f"chapter {chapter.name}: {exc}{_log_tail(log)}") from None
     except pm.PapermillExecutionError as exc:
         first_line = ""
         try:
@@ -412,6 +440,7 @@ def _execute(
             f"{exc.ename}: {exc.evalue}\n(the partially executed notebook is {out_nb})"
         ) from None
     finally:
+        log.close()
         if env_before is None:
             os.environ.pop("DLN_FIGURES_DIR", None)
         else:
@@ -741,7 +770,12 @@ def _execute_chapter(c: ChapterSource, root: Path, key: str) -> float:
     out_dir = root / EXECUTED_DIR
     fig_root = root / FIGURES_DIR
     fig_root.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / ".partial"  # hidden: neither Jupyter Book nor pytest collects it
+    partial = out_dir / ".partial"  # excluded from the book (_config.yml) and from pytest (hidden)
+    # the caller holds this chapter's lock, so any temporary folder of this chapter is left over from a
+    # killed execution (SIGKILL, a timeout): never trusted, removed
+    for stale in [*partial.glob(f"{c.name}-*"), *fig_root.glob(f".{c.name}-partial-*")]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     work = _make_partial_dir(partial, c.name)
     fig_tmp = Path(tempfile.mkdtemp(dir=fig_root, prefix=f".{c.name}-partial-"))
     tmp_nb = work / f"{c.name}.ipynb"

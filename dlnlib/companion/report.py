@@ -137,19 +137,23 @@ def figure_citations(root: Path, entries: list[dict] | None = None) -> list[dict
     macros = cit.read_macros(root / "_config.yml")
     bib_path = root / "references.bib"
     bib = cit.read_bib_authors(bib_path) if bib_path.exists() else {}
-    work = cit.read_work(root / "CITATION.cff")
+    cff = root / "CITATION.cff"
+    work = cit.read_work(cff) if cff.exists() else None
     out = []
     for e in entries:
         number = numbers.figures.get(e["label"])
         text = cit.caption_to_text(e["caption"], numbers=numbers, macros=macros, bib=bib)
         prov = e["provenance"]
         citation = bibtex = None
-        if prov is not None and number is not None:
+        if prov is not None and number is not None and work is not None:
+            files = [f for f in prov.get("files", []) if not f.endswith(".json")] or [f"{e['name']}.png"]
+            first = min(files, key=lambda f: f.endswith(".png"))  # the PDF when there is one
+            others = ", ".join(Path(f).suffix for f in files if f != first)
             kw = dict(
                 number=number,
                 caption=text,
                 commit=prov["git_commit"],
-                files=f"{FIGURES_DIR}/{e['chapter']}/{e['name']}.pdf (also .png, .svg)",
+                files=f"{FIGURES_DIR}/{e['chapter']}/{first}" + (f" (also {others})" if others else ""),
             )
             citation, bibtex = cit.citation_text(work, **kw), cit.bibtex_entry(work, **kw)
         out.append({**e, "number": number, "caption_text": text, "citation": citation, "bibtex": bibtex})
