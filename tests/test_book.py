@@ -80,9 +80,15 @@ def test_every_figure_has_label_caption_files_and_provenance(root, executed, ent
 
 
 def test_figures_page_lists_every_figure(html, entries):
+    """Each figure is cited by its file (the PDF, the default vector format) and offers every file it wrote."""
+    import re
+
     page = (html / "book" / "chapters" / "figures.html").read_text()
+    downloads = set(re.findall(r'href="[^"]*/_downloads/[0-9a-f]+/([^"/]+)"', page))
     for e in entries:
-        assert f"{e['chapter']}/{e['name']}.png" in page, e["key"]
+        assert f"{e['chapter']}/{e['name']}.pdf" in page, e["key"]
+        for file in e["provenance"]["files"]:
+            assert file.endswith(".json") or file in downloads, (e["key"], file)
 
 
 def test_png_metadata_carries_provenance(root):
