@@ -123,3 +123,14 @@ def test_unknown_figure_format_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv("DLN_FIGURE_FORMATS", value)
     with pytest.raises(ValueError, match="DLN_FIGURE_FORMATS must be a comma-separated list among pdf, png, svg"):
         figure_formats()
+
+
+def test_glued_value_formats_numbers_and_unquotes_strings():
+    from dlnlib.companion.report import glued_value
+
+    glued = {"a": "0.123456", "s": "'confirm'", "w": "5-4-3"}
+    assert glued_value(glued, "a:.2f") == "0.12"
+    assert glued_value(glued, "a") == "0.123456"
+    assert glued_value(glued, "s") == "confirm"
+    assert glued_value(glued, "w:.2f") == "5-4-3"  # a format only applies to a number
+    assert glued_value(glued, "missing") is None

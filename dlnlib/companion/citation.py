@@ -506,16 +506,10 @@ def caption_to_text(
     bib = bib or {}
 
     def glue(m: re.Match) -> str:
-        key, _, fmt = m["body"].partition(":")
-        value = glued.get(key)
-        if value is None:
-            return key
-        if fmt:
-            try:
-                return format(float(value), fmt)
-            except ValueError:
-                return value
-        return value
+        from .report import glued_value
+
+        value = glued_value(glued, m["body"])
+        return m["body"].partition(":")[0] if value is None else value
 
     text = re.sub(r"\{glue(?::text|:md)?\}`(?P<body>[^`]+)`", glue, caption)
     text = re.sub(

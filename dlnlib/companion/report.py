@@ -19,6 +19,7 @@ __all__ = [
     "figure_citations",
     "figure_entries",
     "glued_text",
+    "glued_value",
     "write_execution_report",
     "write_figures_page",
 ]
@@ -94,20 +95,43 @@ def glued_text(nb: dict) -> dict[str, str]:
     return out
 
 
+def glued_value(glued: dict[str, str], ref: str) -> str | None:
+    """The text a ``{glue}`key``` or ``{glue:text}`key:fmt``` reference shows, from :func:`glued_text`.
+
+    A string glued as is shows without its quotes; a format (``key:.2f``) applies to a number.
+
+    Parameters
+    ----------
+    glued : dict of str to str
+        Glued values as plain text.
+    ref : str
+        The reference's body, ``key`` or ``key:fmt``.
+
+    Returns
+    -------
+    str or None
+        The text, or ``None`` when ``key`` was not glued.
+    """
+    key, _, fmt = ref.partition(":")
+    value = glued.get(key)
+    if value is None:
+        return None
+    if value[:1] in "'\"" and value[-1:] == value[:1] and len(value) >= 2:
+        value = value[1:-1]
+    if fmt:
+        try:
+            return format(float(value), fmt)
+        except ValueError:
+            return value
+    return value
+
+
 def _resolve_glue(text: str, glued: dict[str, str]) -> str:
     """Replace ``{glue}`key``` references by their values (the Figures page is another document)."""
 
     def sub(m: re.Match) -> str:
-        key, _, fmt = m["ref"].partition(":")
-        value = glued.get(key)
-        if value is None:
-            return m[0]
-        if fmt:
-            try:
-                return format(float(value), fmt)
-            except ValueError:
-                return value
-        return value
+        value = glued_value(glued, m["ref"])
+        return m[0] if value is None else value
 
     return re.sub(r"\{glue(?::text)?\}`(?P<ref>[^`]+)`", sub, text)
 

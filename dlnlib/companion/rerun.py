@@ -146,17 +146,10 @@ def _resolve(text: str, glued: dict[str, str], cites: dict[str, tuple[str, str]]
     def sub(m: re.Match) -> str:
         role, body = m["role"], m["body"]
         if role in ("glue", "glue:text", "glue:any"):
-            key, _, fmt = body.partition(":")
-            value = glued.get(key)
-            if value is None:
-                return m[0]
-            value = value.strip("'\"") if value[:1] in "'\"" and value[-1:] == value[:1] else value
-            if fmt:
-                try:
-                    return format(float(value), fmt)
-                except ValueError:
-                    return value
-            return value
+            from .report import glued_value
+
+            value = glued_value(glued, body)
+            return m[0] if value is None else value
         if role.startswith("cite") and cites:
             names = [cites.get(k.strip(), (k.strip(), "")) for k in body.split(",")]
             if role == "cite:t":
