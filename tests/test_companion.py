@@ -98,9 +98,9 @@ def test_save_writes_the_asked_formats_once_laid_out(tmp_path, monkeypatch):
     ch = Chapter("ch00_test", seed=1)
     ch.save(_figure(ch), "default", glue=False)
     folder = tmp_path / "ch00_test"
-    assert sorted(p.name for p in folder.iterdir()) == ["default.json", "default.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["default.json", "default.pdf", "default.png"]
     prov = json.loads((folder / "default.json").read_text())
-    assert prov["files"] == ["default.png"] and prov["parameters"] == {"seed": 1}
+    assert prov["files"] == ["default.pdf", "default.png"] and prov["parameters"] == {"seed": 1}
     with Image.open(folder / "default.png") as im:  # provenance in the PNG, as before
         assert json.loads(im.info["Description"])["figure"] == "default"
         saved_size = im.size
