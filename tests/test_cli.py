@@ -717,3 +717,39 @@ def test_kernel_threads_are_set_for_the_block_only(monkeypatch):
     with cli._kernel_threads():
         assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"
     assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_a_kernel_that_lost_a_port_race_is_started_again(tmp_path, monkeypatch):
+    """Two kernels started at once can be handed the same free port; the one that loses dies binding it,
+    before any cell ran, and ``_execute`` starts another kernel instead of failing the chapter."""
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    src = tmp_path / "ch97_race.ipynb"
+    nbformat.write(nb, src)
+    chapter = cli.ChapterSource("ch97_race", src, "race", {"x": 1})
+    calls = []
+
+    def flaky(*args, kernel_manager_class, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # what a kernel that lost the race leaves: its log, and a dead-kernel error
+            kernel_manager_class.stderr_log.write(b"zmq.error.ZMQError: Address already in use (addr='tcp://x:1')\n")
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        nbformat.write(nb, args[1])
+
+    monkeypatch.setattr(pm, "execute_notebook", flaky)
+    cli._execute(chapter, tmp_path / "out" / "ch97_race.ipynb", {}, tmp_path / "figs", progress=False)
+    assert len(calls) == 2
+
+    calls.clear()
+
+    def dead(*args, kernel_manager_class, **kwargs):  # any other death is an error, with the kernel's log
+        calls.append(1)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(pm, "execute_notebook", dead)
+    with pytest.raises(RuntimeError, match="ch97_race: Kernel died"):
+        cli._execute(chapter, tmp_path / "out" / "ch97_race.ipynb", {}, tmp_path / "figs", progress=False)
+    assert len(calls) == 1

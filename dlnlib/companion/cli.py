@@ -380,11 +380,28 @@ def _kernel_manager_writing_stderr_to(log):
     from jupyter_client.manager import AsyncKernelManager
 
     class _KernelManager(AsyncKernelManager):
+        stderr_log = log  # the open file the kernels' stderr goes to
+
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            kw["stderr"] = log
+            kw["stderr"] = self.stderr_log
             return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return _KernelManager
+
+
+KERNEL_START_ATTEMPTS = 3
+"""Kernel starts tried when a kernel dies binding its ports (see :func:`_lost_port_race`)."""
+
+
+def _lost_port_race(error: str, log_tail: str) -> bool:
+    """Whether a kernel died because another process took one of the free ports it was given.
+
+    jupyter_client picks free TCP ports in the parent, and the kernel binds them later; two kernels
+    started at once by parallel ``execute`` workers can be handed the same port. Such a kernel dies
+    while binding, at start-up, before it runs any cell, so starting another kernel is safe. ``error`` is
+    the client's error (kept for the message; the kernel's log decides).
+    """
+    return "Address already in use" in log_tail
 
 
 def _log_tail(log, n: int = 15) -> str:
@@ -414,19 +431,27 @@ def _execute(
     t0 = time.perf_counter()
     log = tempfile.TemporaryFile()
     try:
-        pm.execute_notebook(
-            str(chapter.path),
-            str(out_nb),
-            parameters=params,
-            kernel_name="python3",
-            cwd=str(cwd or out_nb.parent),
-            progress_bar=progress,
-            report_mode=False,
-            extra_arguments=KERNEL_ARGUMENTS,
-            kernel_manager_class=_kernel_manager_writing_stderr_to(log),
-        )
-    except RuntimeError as exc:  # e.g. the kernel died (nbclient's DeadKernelError): its log says why
-        raise RuntimeError(f"chapter {chapter.name}: {exc}{_log_tail(log)}") from None
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            log.seek(0)
+            log.truncate()
+            try:
+                pm.execute_notebook(
+                    str(chapter.path),
+                    str(out_nb),
+                    parameters=params,
+                    kernel_name="python3",
+                    cwd=str(cwd or out_nb.parent),
+                    progress_bar=progress,
+                    report_mode=False,
+                    extra_arguments=KERNEL_ARGUMENTS,
+                    kernel_manager_class=_kernel_manager_writing_stderr_to(log),
+                )
+                break
+            except RuntimeError as exc:  # e.g. the kernel died (nbclient's DeadKernelError): its log says why
+                tail = _log_tail(log)
+                if attempt < KERNEL_START_ATTEMPTS and _lost_port_race(str(exc), tail):
+                    continue  # the kernel died binding its ports, before running any cell: start another
+                raise RuntimeError(f"chapter {chapter.name}: {exc}{tail}") from None
     except pm.PapermillExecutionError as exc:
         first_line = ""
         try:
