@@ -753,3 +753,33 @@ def test_a_kernel_that_lost_a_port_race_is_started_again(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="ch97_race: Kernel died"):
         cli._execute(chapter, tmp_path / "out" / "ch97_race.ipynb", {}, tmp_path / "figs", progress=False)
     assert len(calls) == 1
+
+
+def test_asyncio_echo_of_a_dead_kernel_is_dropped():
+    """An interrupted kernel leaves futures holding DeadKernelError; asyncio's "never retrieved" log of them
+    (a traceback on the user's terminal after Ctrl-C) is dropped, other asyncio records are kept."""
+    import asyncio
+    import gc
+    import io
+    import logging
+
+    from nbclient.exceptions import DeadKernelError
+
+    log = logging.getLogger("asyncio")
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    log.addHandler(handler)
+    log.addFilter(cli._ASYNCIO_FILTER)
+    try:
+        loop = asyncio.new_event_loop()
+        fut = loop.create_future()
+        fut.set_exception(DeadKernelError("Kernel died"))
+        del fut
+        gc.collect()
+        loop.close()
+        assert buf.getvalue() == ""
+        log.error("something else went wrong")
+        assert "something else" in buf.getvalue()
+    finally:
+        log.removeHandler(handler)
+        log.removeFilter(cli._ASYNCIO_FILTER)

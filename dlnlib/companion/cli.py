@@ -370,6 +370,24 @@ class _PapermillInferenceNoise(logging.Filter):
 _PAPERMILL_FILTER = _PapermillInferenceNoise()
 
 
+class _DeadKernelEcho(logging.Filter):
+    """Drop asyncio's "exception was never retrieved" echo of a dead kernel.
+
+    When a kernel is shut down under an interrupt (or dies), the client's pending futures hold
+    nbclient's ``DeadKernelError``; asyncio logs each uncollected one with a traceback. The death itself
+    is reported once, by :func:`_execute` (with the kernel's log) or by the interrupt message.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {type(record.exc_info[1]).__name__}"
+        return not ("never retrieved" in text and ("DeadKernelError" in text or "Kernel died" in text))
+
+
+_ASYNCIO_FILTER = _DeadKernelEcho()
+
+
 def _kernel_manager_writing_stderr_to(log):
     """A kernel-manager class whose kernels write their own stderr to the open file ``log``.
 
@@ -424,6 +442,7 @@ def _execute(
 
     for name in ("papermill", "papermill.translators"):
         logging.getLogger(name).addFilter(_PAPERMILL_FILTER)
+    logging.getLogger("asyncio").addFilter(_ASYNCIO_FILTER)
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("DLN_FIGURES_DIR")
     os.environ["DLN_FIGURES_DIR"] = str(figures)
