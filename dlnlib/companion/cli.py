@@ -411,13 +411,13 @@ KERNEL_START_ATTEMPTS = 3
 """Kernel starts tried when a kernel dies binding its ports (see :func:`_lost_port_race`)."""
 
 
-def _lost_port_race(error: str, log_tail: str) -> bool:
+def _lost_port_race(log_tail: str) -> bool:
     """Whether a kernel died because another process took one of the free ports it was given.
 
     jupyter_client picks free TCP ports in the parent, and the kernel binds them later; two kernels
     started at once by parallel ``execute`` workers can be handed the same port. Such a kernel dies
-    while binding, at start-up, before it runs any cell, so starting another kernel is safe. ``error`` is
-    the client's error (kept for the message; the kernel's log decides).
+    while binding, at start-up, before it runs any cell, so starting another kernel is safe; the kernel's
+    log, not the client's error, tells this death from others.
     """
     return "Address already in use" in log_tail
 
@@ -468,7 +468,7 @@ def _execute(
                 break
             except RuntimeError as exc:  # e.g. the kernel died (nbclient's DeadKernelError): its log says why
                 tail = _log_tail(log)
-                if attempt < KERNEL_START_ATTEMPTS and _lost_port_race(str(exc), tail):
+                if attempt < KERNEL_START_ATTEMPTS and _lost_port_race(tail):
                     continue  # the kernel died binding its ports, before running any cell: start another
                 raise RuntimeError(f"chapter {chapter.name}: {exc}{tail}") from None
     except pm.PapermillExecutionError as exc:
